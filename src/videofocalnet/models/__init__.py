@@ -1,0 +1,19 @@
+"""Video-FocalNet models: the published architecture, its design space and weight loading."""
+
+from videofocalnet.models.focal_modulation import MODULATIONS, SpatioTemporalFocalModulation
+from videofocalnet.models.registry import create_model, is_model, list_models, register_model
+from videofocalnet.models.video_focalnet import (
+    FocalNetBlock,
+    FocalNetStage,
+    PatchEmbed,
+    VideoFocalNet,
+    video_focalnet_base,
+    video_focalnet_small,
+    video_focalnet_tiny,
+)
+
+__all__ = [
+    "MODULATIONS", "SpatioTemporalFocalModulation", "create_model", "is_model", "list_models", "register_model",
+    "FocalNetBlock", "FocalNetStage", "PatchEmbed", "VideoFocalNet", "video_focalnet_tiny", "video_focalnet_small",
+    "video_focalnet_base",
+]

@@ -1,0 +1,162 @@
+"""Spatio-temporal focal modulation: the published (parallel) design.
+
+Every tensor here is channels-last, (B, T, H, W, C), which is the layout the linear layers want. The depthwise
+spatial convolutions and the dense temporal convolutions read the same memory as channels_last 4-D tensors, so the
+whole module runs without the layout round-trips of the official code (clone, permute-contiguous, einops and back).
+
+Parameters keep the official names and shapes (``f``, ``h``, ``proj``, ``focal_layers.{l}.0``, ``f_temporal``,
+``h_temporal``, ``focal_layers_temporal.{l}.0``, ``ln``) so released checkpoints load strictly. The 1x1 ``h`` conv and
+the kernel-1 ``h_temporal`` conv are applied as linear maps on the channels-last tensor, which is the same arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ModulatorCollector = list  # list[dict[str, torch.Tensor]]: filled on request, never stored on the module
+
+
+def _depthwise_conv_nhwc(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """Depthwise conv of a (N, H, W, C) tensor; returns (N, H, W, C).
+
+    (N, H, W, C) memory viewed as (N, C, H, W) is exactly channels_last, which oneDNN convolves directly.
+    """
+    x = x.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W), channels_last strides
+    x = x.contiguous(memory_format=torch.channels_last)  # no-op unless x is a channel slice
+    y = F.conv2d(x, conv.weight, None, 1, conv.padding, 1, conv.groups)
+    return y.permute(0, 2, 3, 1)  # (N, C, H, W) channels_last -> (N, H, W, C), a free view
+
+
+def _temporal_conv_bthwc(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """Dense temporal conv (C -> C, kernel k over T, zero padding k//2) of a (B, T, H, W, C) tensor.
+
+    Treating H*W as a width-like axis turns the Conv1d into a (k x 1) Conv2d over (B, C, T, H*W), whose channels_last
+    memory is our (B, T, H*W, C) layout: no transpose to (B*H*W, C, T) is needed.
+    """
+    B, T, H, W, C = x.shape
+    x = x.reshape(B, T, H * W, C).permute(0, 3, 1, 2)  # (B, T, HW, C) -> (B, C, T, HW), channels_last strides
+    x = x.contiguous(memory_format=torch.channels_last)
+    weight = conv.weight.unsqueeze(-1)  # (C, C, k) -> (C, C, k, 1)
+    y = F.conv2d(x, weight, None, 1, (conv.padding[0], 0))
+    return y.permute(0, 2, 3, 1).reshape(B, T, H, W, C)  # (B, C, T, HW) -> (B, T, HW, C) -> (B, T, H, W, C)
+
+
+class SpatioTemporalFocalModulation(nn.Module):
+    """Focal modulation with parallel spatial and temporal context branches (Video-FocalNet, ICCV 2023).
+
+    out = proj(q * h(spatial context) * h_temporal(temporal context)); both contexts are gated sums over a cascade of
+    ``focal_level`` convolutions plus a global average. Gates are raw linear outputs, as in the official model.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        focal_window: int,
+        focal_level: int,
+        focal_factor: int = 2,
+        proj_drop: float = 0.0,
+        use_postln_in_modulation: bool = False,
+        normalize_modulator: bool = False,
+    ) -> None:
+        super().__init__()
+        if focal_window % 2 == 0:
+            # The official model builds even kernels with length-changing padding and crashes in forward.
+            raise ValueError(f"focal_window must be odd, got {focal_window}")
+        if focal_level < 1:
+            raise ValueError(f"focal_level must be >= 1, got {focal_level}")
+        self.dim = dim
+        self.focal_level = focal_level
+        self.focal_window = focal_window
+        self.focal_factor = focal_factor
+        self.normalize_modulator = normalize_modulator
+        self.use_postln_in_modulation = use_postln_in_modulation
+        self.kernel_sizes = [focal_factor * k + focal_window for k in range(focal_level)]
+
+        # Spatial branch: q, ctx and L+1 gates from one projection.
+        self.f = nn.Linear(dim, 2 * dim + focal_level + 1)
+        self.h = nn.Conv2d(dim, dim, kernel_size=1)
+        self.act = nn.GELU()
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.focal_layers = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(dim, dim, k, padding=k // 2, groups=dim, bias=False), nn.GELU())
+            for k in self.kernel_sizes
+        )
+        if use_postln_in_modulation:
+            self.ln = nn.LayerNorm(dim)
+        # Temporal branch: ctx and L+1 gates; dense (not depthwise) convolutions over time.
+        self.f_temporal = nn.Linear(dim, dim + focal_level + 1)
+        self.h_temporal = nn.Conv1d(dim, dim, kernel_size=1)
+        self.focal_layers_temporal = nn.ModuleList(
+            nn.Sequential(nn.Conv1d(dim, dim, k, padding=k // 2, bias=False), nn.GELU()) for k in self.kernel_sizes
+        )
+
+    def _gated_context(
+        self,
+        ctx: torch.Tensor,
+        gates: torch.Tensor,
+        conv: Callable[[torch.Tensor, int], torch.Tensor],
+        global_dims: tuple[int, ...],
+    ) -> torch.Tensor:
+        """Cascade of ``focal_level`` convs, each level's output weighted by its gate, plus a gated global context.
+
+        ``ctx`` and ``gates`` are channels-last; gates have L+1 channels and broadcast over C.
+        """
+        ctx_all = 0
+        for level in range(self.focal_level):
+            ctx = conv(ctx, level)
+            ctx_all = ctx_all + ctx * gates[..., level : level + 1]
+        ctx_global = self.act(ctx.mean(global_dims, keepdim=True))
+        ctx_all = ctx_all + ctx_global * gates[..., self.focal_level :]
+        if self.normalize_modulator:
+            ctx_all = ctx_all / (self.focal_level + 1)
+        return ctx_all
+
+    def temporal_modulator(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, H, W, C) -> (B, T, H, W, C): context along time at each spatial location."""
+        C = self.dim
+        ctx, gates = torch.split(self.f_temporal(x), (C, self.focal_level + 1), dim=-1)
+
+        def conv(t: torch.Tensor, level: int) -> torch.Tensor:
+            seq = self.focal_layers_temporal[level]
+            return seq[1](_temporal_conv_bthwc(t, seq[0]))
+
+        ctx_all = self._gated_context(ctx, gates, conv, global_dims=(1,))  # global = mean over T
+        return F.linear(ctx_all, self.h_temporal.weight.squeeze(-1), self.h_temporal.bias)
+
+    def spatial_modulator(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, H, W, C) -> (q, modulator), both (B, T, H, W, C): context over each frame's plane."""
+        B, T, H, W, C = x.shape
+        y = self.f(x.reshape(B * T, H, W, C))  # (B*T, H, W, 2C+L+1)
+        q, ctx, gates = torch.split(y, (C, C, self.focal_level + 1), dim=-1)
+
+        def conv(t: torch.Tensor, level: int) -> torch.Tensor:
+            seq = self.focal_layers[level]
+            return seq[1](_depthwise_conv_nhwc(t, seq[0]))
+
+        ctx_all = self._gated_context(ctx, gates, conv, global_dims=(1, 2))  # global = mean over H, W
+        modulator = F.linear(ctx_all, self.h.weight.flatten(1), self.h.bias)
+        return q.reshape(B, T, H, W, C), modulator.reshape(B, T, H, W, C)
+
+    def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
+        """(B, T, H, W, C) -> (B, T, H, W, C). With ``collector``, appends the detached modulators for visualisation."""
+        modulator_t = self.temporal_modulator(x)
+        q, modulator = self.spatial_modulator(x)
+        out = q * modulator * modulator_t
+        if collector is not None:
+            collector.append({"spatial": modulator.detach(), "temporal": modulator_t.detach()})
+        if self.use_postln_in_modulation:
+            out = self.ln(out)
+        return self.proj_drop(self.proj(out))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, focal_level={self.focal_level}, kernel_sizes={self.kernel_sizes}"
+
+
+# Modulation designs selectable by name (see the design-space module for the non-published ones).
+MODULATIONS: dict[str, type[nn.Module]] = {"parallel": SpatioTemporalFocalModulation}
