@@ -1,0 +1,265 @@
+"""Video classification dataset: annotation list -> sampled, decoded, augmented clips.
+
+Design points:
+
+* Every sample's randomness (frame offsets, crop, flip, jitter) comes from a private ``torch.Generator`` seeded
+  from ``(seed, epoch, index)``. A sample therefore looks the same whatever the number of DataLoader workers and
+  whichever worker draws it, and a run resumed mid-epoch sees exactly the augmentations it would have seen.
+* The epoch lives in a shared-memory tensor so :meth:`VideoDataset.set_epoch` reaches persistent DataLoader
+  workers, which hold their own copy of the dataset.
+* A sample that cannot be read is returned as ``video=None`` with the error text instead of raising, so one bad
+  file among 240k does not kill a multi-day run; :func:`collate_skip_bad` drops it from the batch and
+  :class:`BadVideoTracker` names it and stops the run if bad files are more than a small fraction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from videofocalnet.data.decode import BackendUnavailableError, open_video
+from videofocalnet.data.sampling import dense_indices, multi_view_tsn_indices, tsn_indices
+from videofocalnet.data.transforms import EvalTransform, TrainTransform
+
+__all__ = [
+    "BadVideoTracker",
+    "TooManyBadVideosError",
+    "VideoDataset",
+    "collate_skip_bad",
+    "sample_seed",
+]
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["train", "val", "test"]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: str
+    label: int
+    line: int
+
+
+def _read_list_minimal(list_file: Path) -> list[_Entry]:
+    """Fallback parser for ``path,label`` (official) and ``path label`` (mmaction) lines; used only when
+    ``videofocalnet.data.annotations`` is unavailable."""
+    entries: list[_Entry] = []
+    for number, raw in enumerate(list_file.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        path, sep, label = text.rpartition(",") if "," in text else text.rpartition(" ")
+        if not sep or not path.strip():
+            raise ValueError(f"{list_file}:{number}: expected 'path,label' or 'path label', got {text!r}")
+        try:
+            entries.append(_Entry(path.strip(), int(label), number))
+        except ValueError:
+            raise ValueError(f"{list_file}:{number}: label {label.strip()!r} is not an integer") from None
+    return entries
+
+
+def _read_list(list_file: Path, num_classes: int | None) -> list[_Entry]:
+    try:
+        from videofocalnet.data.annotations import read_annotation_list
+    except ImportError:
+        entries = _read_list_minimal(list_file)
+    else:
+        entries = []
+        for e in read_annotation_list(list_file, num_classes=num_classes):
+            if not isinstance(e.label, int):
+                raise ValueError(
+                    f"{list_file}:{e.line}: multi-label entry {e.label!r}; VideoDataset is single-label"
+                )
+            entries.append(_Entry(e.path, e.label, e.line))
+    for e in entries:
+        if e.label < 0 or (num_classes is not None and e.label >= num_classes):
+            valid = f"[0, {num_classes})" if num_classes is not None else ">= 0"
+            raise ValueError(f"{list_file}:{e.line}: label {e.label} out of range {valid} (path {e.path})")
+    return entries
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A well-mixed 63-bit seed for one (seed, epoch, index) triple (SeedSequence avoids the correlated streams
+    that ``seed + epoch + index`` arithmetic produces)."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch) & 0xFFFFFFFF, int(index)]).generate_state(2)
+    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+
+
+class VideoDataset(Dataset):
+    """Clips from an annotation list.
+
+    ``__getitem__`` returns ``dict(video, label, index, path)``: ``video`` is float (T, C, H, W) for train/val and
+    (num_clips * num_crops, T, C, H, W) for test (clip-major: views ``[c * num_crops : (c + 1) * num_crops]`` share
+    temporal clip ``c``). On any read error ``video`` is None and ``error`` holds the reason.
+    """
+
+    def __init__(
+        self,
+        *,
+        list_file: str | os.PathLike[str],
+        root: str | os.PathLike[str],
+        num_frames: int = 8,
+        mode: Mode = "train",
+        sampling: Literal["tsn", "dense"] = "tsn",
+        frame_interval: int = 4,
+        num_clips: int = 1,
+        num_crops: int = 1,
+        train_transform: TrainTransform | None = None,
+        eval_transform: EvalTransform | None = None,
+        seed: int = 0,
+        backend: str = "pyav",
+        num_classes: int | None = None,
+    ) -> None:
+        if mode not in ("train", "val", "test"):
+            raise ValueError(f"mode must be 'train', 'val' or 'test', got {mode!r}")
+        if sampling not in ("tsn", "dense"):
+            raise ValueError(f"sampling must be 'tsn' or 'dense', got {sampling!r}")
+        if num_frames < 1 or frame_interval < 1 or num_clips < 1:
+            raise ValueError(
+                f"num_frames, frame_interval, num_clips must be >= 1, got {num_frames}, {frame_interval}, {num_clips}"
+            )
+        if num_crops not in (1, 3):
+            raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
+        if mode != "test" and (num_clips != 1 or num_crops != 1):
+            raise ValueError(f"num_clips/num_crops > 1 need mode='test' (got mode={mode!r})")
+        self.list_file = Path(list_file)
+        self.root = Path(root)
+        self.num_frames = num_frames
+        self.mode: Mode = mode
+        self.sampling = sampling
+        self.frame_interval = frame_interval
+        self.num_clips = num_clips
+        self.num_crops = num_crops
+        self.train_transform = train_transform if train_transform is not None else TrainTransform()
+        self.eval_transform = eval_transform if eval_transform is not None else EvalTransform(num_crops=num_crops)
+        if mode != "train" and self.eval_transform.num_crops != num_crops:
+            raise ValueError(
+                f"eval_transform.num_crops={self.eval_transform.num_crops} disagrees with num_crops={num_crops}"
+            )
+        self.seed = seed
+        self.backend = backend
+        self.num_classes = num_classes
+        self.entries = _read_list(self.list_file, num_classes)
+        # Shared memory: DataLoader workers (fork or spawn) see set_epoch() on their copy of the dataset.
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch.fill_(int(epoch))
+
+    def generator_for(self, index: int) -> torch.Generator:
+        g = torch.Generator()
+        g.manual_seed(sample_seed(self.seed, self.epoch, index))
+        return g
+
+    def video_path(self, index: int) -> Path:
+        return self.root / self.entries[index].path
+
+    def _clip_indices(self, num_video_frames: int, g: torch.Generator) -> list[list[int]]:
+        train = self.mode == "train"
+        views = self.num_clips if self.mode == "test" else 1
+        if self.sampling == "tsn":
+            if train:
+                return [tsn_indices(num_video_frames, self.num_frames, train=True, generator=g)]
+            return multi_view_tsn_indices(num_video_frames, self.num_frames, views)
+        return dense_indices(
+            num_video_frames, self.num_frames, self.frame_interval, train=train, generator=g, num_views=views
+        )
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        entry = self.entries[index]
+        path = self.root / entry.path
+        try:
+            video = self._load(path, index)
+        except BackendUnavailableError:
+            raise  # a setup problem, not a bad sample
+        except Exception as exc:  # any failure reading this one sample is reported, not raised
+            return dict(video=None, label=entry.label, index=index, path=str(path),
+                        error=f"{type(exc).__name__}: {exc}")
+        return dict(video=video, label=entry.label, index=index, path=str(path))
+
+    def _load(self, path: Path, index: int) -> torch.Tensor:
+        g = self.generator_for(index)
+        with open_video(path, backend=self.backend) as reader:
+            clips = self._clip_indices(reader.num_frames, g)
+            flat = [i for clip in clips for i in clip]
+            frames = reader.read(flat)  # (V * T, H, W, 3) uint8
+        t = self.num_frames
+        # (V * T, H, W, 3) -> (V, T, 3, H, W): channels-first per frame for the transforms
+        frames = frames.view(len(clips), t, *frames.shape[1:]).permute(0, 1, 4, 2, 3)
+        if self.mode == "train":
+            return self.train_transform(frames[0].contiguous(), g)  # (T, C, H, W)
+        views = [self.eval_transform(clip.contiguous(), g) for clip in frames]  # each (num_crops, T, C, H, W)
+        out = torch.cat(views)  # (num_clips * num_crops, T, C, H, W), clip-major
+        return out[0] if self.mode == "val" else out
+
+
+def collate_skip_bad(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the readable samples; list the unreadable ones as ``bad: [(path, error), ...]``.
+
+    Returns ``dict(video=(B, ...) float | None, label=(B,) long, index=(B,) long, path=[str], bad=[...])``.
+    """
+    good = [s for s in batch if s.get("video") is not None]
+    bad = [(str(s["path"]), str(s.get("error", "unknown error"))) for s in batch if s.get("video") is None]
+    return dict(
+        video=torch.stack([s["video"] for s in good]) if good else None,
+        label=torch.tensor([int(s["label"]) for s in good], dtype=torch.long),
+        index=torch.tensor([int(s["index"]) for s in good], dtype=torch.long),
+        path=[str(s["path"]) for s in good],
+        bad=bad,
+    )
+
+
+class TooManyBadVideosError(RuntimeError):
+    """More than the allowed fraction of samples could not be read: the data (or the decoder) is broken."""
+
+
+class BadVideoTracker:
+    """Counts unreadable samples across batches, logs each bad path once, and stops the run when the bad
+    fraction exceeds ``max_bad_fraction`` after at least ``min_seen`` samples (so one early failure in a
+    tiny window is not mistaken for a broken dataset)."""
+
+    def __init__(self, max_bad_fraction: float = 0.01, min_seen: int = 100) -> None:
+        if not 0 <= max_bad_fraction <= 1:
+            raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
+        self.max_bad_fraction = max_bad_fraction
+        self.min_seen = min_seen
+        self.seen = 0
+        self.bad = 0
+        self.bad_paths: dict[str, str] = {}
+
+    @property
+    def bad_fraction(self) -> float:
+        return self.bad / self.seen if self.seen else 0.0
+
+    def update(self, num_good: int, bad: list[tuple[str, str]]) -> None:
+        self.seen += int(num_good) + len(bad)
+        self.bad += len(bad)
+        for path, error in bad:
+            if path not in self.bad_paths:
+                self.bad_paths[path] = error
+                logger.warning("skipping unreadable video %s: %s", path, error)
+        if self.seen >= self.min_seen and self.bad_fraction > self.max_bad_fraction:
+            examples = "; ".join(f"{p} ({e})" for p, e in list(self.bad_paths.items())[:5])
+            raise TooManyBadVideosError(
+                f"{self.bad} of {self.seen} samples unreadable ({self.bad_fraction:.2%} > "
+                f"{self.max_bad_fraction:.2%} allowed); first: {examples}"
+            )
+
+    def summary(self) -> dict[str, Any]:
+        return dict(seen=self.seen, bad=self.bad, bad_fraction=self.bad_fraction,
+                    bad_paths=sorted(self.bad_paths))

@@ -1,0 +1,458 @@
+"""Video decoding: the only module in videofocalnet that opens video files.
+
+Two sources are supported: container files (decoded with PyAV, or optionally torchcodec) and raw-frame folders
+(``img_00001.jpg`` ... as written by the official/mmaction ``extract_frames`` scripts). Every function returns
+uint8 RGB frames laid out (T, H, W, 3).
+
+Frames are identified by their *presentation index*: the position of the frame in the decoder's output order.
+For container files that index is recovered without decoding by demuxing the packets once and sorting their
+timestamps, which makes random access exact for variable frame rate files and for codecs whose packets arrive
+out of presentation order (B-frames). Sparse reads (the usual case: 8 frames out of 300) seek to the keyframe
+before a wanted frame only when that skips decoding work, so they are several times cheaper than decoding the
+whole video.
+
+Every failure (unreadable file, no video stream, a decoder error, a backend error) is raised as
+:class:`DecodeError` naming the file and the reason, so a dataset can skip the sample instead of crashing a run.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "BACKENDS",
+    "IMAGE_EXTENSIONS",
+    "BackendUnavailableError",
+    "DecodeError",
+    "VideoInfo",
+    "VideoReader",
+    "open_video",
+    "probe_video",
+    "read_all_frames",
+    "read_frames",
+]
+
+BACKENDS = ("pyav", "torchcodec")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+# A sparse read seeks to the keyframe before the next wanted frame only if that keyframe lies more than this many
+# frames past the decoder's current position: below it, flushing the decoder and re-reading from the keyframe
+# costs about as much as decoding forward.
+SEEK_MIN_SKIP = 4
+
+
+class DecodeError(RuntimeError):
+    """A video (or frame folder) could not be read. ``path`` names the file so callers can skip and report it."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot decode {self.path}: {reason}")
+
+    def __reduce__(self):  # keep (path, reason) when the error crosses a DataLoader worker boundary
+        return (type(self), (self.path, self.reason))
+
+
+class BackendUnavailableError(ImportError):
+    """The requested decoding backend is not installed. Deliberately *not* a DecodeError: it is a setup problem
+    that must stop the run, not a bad sample to skip."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+    codec: str
+    duration_s: float | None
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown decoding backend {backend!r}; expected one of {BACKENDS}")
+
+
+def _natural_key(name: str) -> list[object]:
+    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name)]
+
+
+def _list_frame_files(path: Path) -> list[Path]:
+    files = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    files.sort(key=lambda p: _natural_key(p.name))
+    if not files:
+        raise DecodeError(path, f"directory holds no frame images ({', '.join(IMAGE_EXTENSIONS)})")
+    return files
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# PyAV
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _av():
+    import av  # imported here so that importing videofocalnet.data stays cheap
+
+    return av
+
+
+def _frame_to_rgb(frame) -> np.ndarray:
+    # (H, W, 3) uint8; swscale converts any pixel format (yuv420p, yuv444p, yuvj422p, gray, 10-bit, ...) to rgb24.
+    return frame.to_ndarray(format="rgb24")
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """One JPEG/PNG frame through PyAV's image demuxer, so that frame folders need no extra image library."""
+    av = _av()
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DecodeError(path, "image file holds no picture")
+            for frame in container.decode(video=0):
+                return _frame_to_rgb(frame)
+    except DecodeError:
+        raise
+    except Exception as exc:  # PyAV raises many FFmpegError subclasses plus OSError/ValueError
+        raise DecodeError(path, f"unreadable frame image ({type(exc).__name__}: {exc})") from exc
+    raise DecodeError(path, "image file decoded to no picture")
+
+
+class VideoReader:
+    """An opened video (container file or frame folder) that can serve several reads.
+
+    The dataset uses it to learn the frame count and read the sampled frames with one open and one demux pass;
+    the module-level functions are thin wrappers around it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, backend: str = "pyav") -> None:
+        _check_backend(backend)
+        self.path = Path(path)
+        self.backend = backend
+        self._container = None
+        self._stream = None
+        self._tc_decoder = None
+        self._frame_files: list[Path] | None = None
+        # Packet index (PyAV): presentation timestamps sorted ascending (position == frame index), and the frame
+        # indices of keyframes ascending.
+        self._pts: list[int] | None = None
+        self._pts_to_index: dict[int, int] | None = None
+        self._keyframes: list[int] = []
+        self._open()
+
+    # -- opening ---------------------------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        path = self.path
+        if path.is_dir():
+            self._frame_files = _list_frame_files(path)
+            return
+        if not path.exists():
+            raise DecodeError(path, "file does not exist")
+        if path.stat().st_size == 0:
+            raise DecodeError(path, "file is empty (0 bytes)")
+        if self.backend == "torchcodec":
+            self._open_torchcodec()
+        else:
+            self._open_pyav()
+
+    def _open_pyav(self) -> None:
+        av = _av()
+        try:
+            self._container = av.open(str(self.path), metadata_errors="ignore")
+        except Exception as exc:
+            raise DecodeError(self.path, f"not a readable media file ({type(exc).__name__}: {exc})") from exc
+        if not self._container.streams.video:
+            kinds = sorted({s.type for s in self._container.streams}) or ["none"]
+            self.close()
+            raise DecodeError(self.path, f"no video stream (streams: {', '.join(kinds)})")
+        self._stream = self._container.streams.video[0]
+        if self._stream.codec_context is None or self._stream.codec_context.name is None:
+            self.close()
+            raise DecodeError(self.path, "video stream has no decodable codec")
+        self._build_packet_index()
+
+    def _build_packet_index(self) -> None:
+        """Demux every packet once (no decoding) to map presentation timestamps to frame indices."""
+        stream = self._stream
+        pts_values: list[int] = []
+        key_pts: list[int] = []
+        usable = True
+        try:
+            for packet in self._container.demux(stream):
+                if packet.size == 0:  # the flushing packet at EOF
+                    continue
+                if packet.pts is None:
+                    usable = False
+                    continue
+                pts_values.append(packet.pts)
+                if packet.is_keyframe:
+                    key_pts.append(packet.pts)
+        except Exception as exc:
+            raise DecodeError(self.path, f"corrupt container ({type(exc).__name__}: {exc})") from exc
+        if not pts_values and usable:
+            raise DecodeError(self.path, "video stream holds no packets")
+        unique = sorted(set(pts_values))
+        if usable and len(unique) == len(pts_values):
+            self._pts = unique
+            self._pts_to_index = {p: i for i, p in enumerate(unique)}
+            self._keyframes = sorted(self._pts_to_index[p] for p in key_pts)
+        else:
+            # Missing or duplicated timestamps: frames can only be identified by counting decoder output.
+            self._pts = None
+            self._pts_to_index = None
+            self._packet_count = len(pts_values)
+        self._rewind()
+
+    def _rewind(self) -> None:
+        try:
+            self._container.seek(0, backward=True, any_frame=False, stream=self._stream)
+        except Exception:
+            # Some containers refuse to seek; reopening is always possible.
+            self._container.close()
+            self._container = _av().open(str(self.path), metadata_errors="ignore")
+            self._stream = self._container.streams.video[0]
+
+    def _open_torchcodec(self) -> None:
+        try:
+            from torchcodec.decoders import VideoDecoder
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "backend='torchcodec' needs the torchcodec package: "
+                "pip install -c constraints.txt 'videofocalnet[torchcodec]' (or use backend='pyav')"
+            ) from exc
+        try:
+            self._tc_decoder = VideoDecoder(str(self.path), dimension_order="NHWC", seek_mode="exact")
+        except Exception as exc:
+            raise DecodeError(self.path, f"torchcodec cannot open it ({type(exc).__name__}: {exc})") from exc
+
+    # -- metadata --------------------------------------------------------------------------------------------------
+
+    @property
+    def num_frames(self) -> int:
+        """Frames the file really holds (packet count), not what the container header claims."""
+        if self._frame_files is not None:
+            return len(self._frame_files)
+        if self._tc_decoder is not None:
+            return int(self._tc_decoder.metadata.num_frames)
+        if self._pts is not None:
+            return len(self._pts)
+        return self._packet_count
+
+    def info(self) -> VideoInfo:
+        if self._frame_files is not None:
+            first = _read_image(self._frame_files[0])
+            codec = self._frame_files[0].suffix.lower().lstrip(".")
+            return VideoInfo(str(self.path), len(self._frame_files), 0.0, first.shape[0], first.shape[1],
+                             f"frames/{codec}", None)
+        if self._tc_decoder is not None:
+            md = self._tc_decoder.metadata
+            return VideoInfo(str(self.path), int(md.num_frames), float(md.average_fps or 0.0), int(md.height),
+                             int(md.width), str(md.codec), md.duration_seconds)
+        stream = self._stream
+        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif self._container.duration is not None:
+            duration = self._container.duration / 1_000_000
+        return VideoInfo(str(self.path), self.num_frames, fps, int(stream.codec_context.height),
+                         int(stream.codec_context.width), str(stream.codec_context.name), duration)
+
+    # -- reading ---------------------------------------------------------------------------------------------------
+
+    def read(self, indices: Sequence[int]) -> torch.Tensor:
+        """uint8 (len(indices), H, W, 3) in the order of ``indices``; repeats allowed; indices past the real end
+        are clamped to the last frame."""
+        idx = [int(i) for i in indices]
+        if any(i < 0 for i in idx):
+            raise ValueError(f"frame indices must be >= 0, got {min(idx)} for {self.path}")
+        if not idx:
+            raise ValueError(f"no frame indices requested for {self.path}")
+        n = self.num_frames
+        if n <= 0:
+            raise DecodeError(self.path, "video holds no frames")
+        clamped = [min(i, n - 1) for i in idx]
+        if self._frame_files is not None:
+            cache = {i: _read_image(self._frame_files[i]) for i in sorted(set(clamped))}
+            shapes = {a.shape for a in cache.values()}
+            if len(shapes) > 1:
+                raise DecodeError(self.path, f"frame images differ in size: {sorted(shapes)}")
+            return torch.from_numpy(np.stack([cache[i] for i in clamped]))
+        if self._tc_decoder is not None:
+            try:
+                return self._tc_decoder.get_frames_at(indices=clamped).data.contiguous()
+            except Exception as exc:
+                raise DecodeError(self.path, f"torchcodec failed ({type(exc).__name__}: {exc})") from exc
+        frames = self._read_pyav(sorted(set(clamped)))
+        return torch.from_numpy(np.stack([frames[i] for i in clamped]))
+
+    def read_all(self) -> torch.Tensor:
+        if self._frame_files is not None or self._tc_decoder is not None:
+            return self.read(range(self.num_frames))
+        frames = list(self._decode_sequential(None))
+        if not frames:
+            raise DecodeError(self.path, "decoder produced no frames")
+        return torch.from_numpy(np.stack(frames))
+
+    def _decoded(self) -> Iterator:
+        """Decoded frames from the current position; decoder failures become DecodeError."""
+        try:
+            for frame in self._container.decode(self._stream):
+                yield frame
+        except Exception as exc:
+            raise DecodeError(self.path, f"decoder error ({type(exc).__name__}: {exc})") from exc
+
+    def _decode_sequential(self, wanted: set[int] | None) -> Iterator[np.ndarray]:
+        """Decode from the start counting output frames; yields only frames whose count is in ``wanted``
+        (all of them when None) and stops after the last wanted one."""
+        self._rewind()
+        last = max(wanted) if wanted else None
+        for count, frame in enumerate(self._decoded()):
+            if wanted is None or count in wanted:
+                yield _frame_to_rgb(frame)
+            if last is not None and count >= last:
+                return
+
+    def _read_pyav(self, wanted: list[int]) -> dict[int, np.ndarray]:
+        """Frames at sorted unique ``wanted`` indices, keyed by index."""
+        out: dict[int, np.ndarray] = {}
+        if self._pts is None:
+            last_frame = None
+            wanted_set = set(wanted)
+            count = -1
+            self._rewind()
+            for count, frame in enumerate(self._decoded()):
+                last_frame = frame
+                if count in wanted_set:
+                    out[count] = _frame_to_rgb(frame)
+                if count >= wanted[-1]:
+                    break
+            return self._fill_missing(out, wanted, last_frame)
+
+        pts_to_index = self._pts_to_index
+        wanted_set = set(wanted)
+        decoder: Iterator | None = None
+        position = -1  # index of the last frame the decoder produced
+        last_frame = None
+        for target in wanted:
+            if target in out:
+                continue
+            k = bisect.bisect_right(self._keyframes, target) - 1
+            keyframe = self._keyframes[k] if k >= 0 else 0
+            if decoder is None or target <= position or keyframe > position + SEEK_MIN_SKIP:
+                decoder = self._seek_decoder(keyframe)
+                position = -1
+            reached = False
+            for frame in decoder:
+                index = pts_to_index.get(frame.pts) if frame.pts is not None else None
+                if index is None:
+                    continue
+                position = index
+                last_frame = frame
+                if index in wanted_set and index not in out:
+                    out[index] = _frame_to_rgb(frame)
+                if index >= target:
+                    reached = True
+                    break
+            if not reached:
+                break  # end of stream: everything still missing is clamped to the last decoded frame
+        return self._fill_missing(out, wanted, last_frame)
+
+    def _seek_decoder(self, keyframe_index: int) -> Iterator:
+        if keyframe_index <= 0:
+            self._rewind()
+        else:
+            try:
+                self._container.seek(self._pts[keyframe_index], backward=True, any_frame=False, stream=self._stream)
+            except Exception as exc:
+                raise DecodeError(self.path, f"seek failed ({type(exc).__name__}: {exc})") from exc
+        return self._decoded()
+
+    def _fill_missing(self, out: dict[int, np.ndarray], wanted: list[int], last_frame) -> dict[int, np.ndarray]:
+        missing = [i for i in wanted if i not in out]
+        if not missing:
+            return out
+        if last_frame is None and not out:
+            raise DecodeError(self.path, "decoder produced no frames")
+        # Header or index over-counted the frames (truncated tail, undecodable last packets): clamp to the
+        # nearest earlier decoded frame.
+        fallback = _frame_to_rgb(last_frame) if last_frame is not None else None
+        for i in missing:
+            earlier = [j for j in out if j < i]
+            out[i] = out[max(earlier)] if earlier else (fallback if fallback is not None else out[min(out)])
+        return out
+
+    # -- lifetime --------------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+        self._tc_decoder = None
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_video(path: str | os.PathLike[str], *, backend: str = "pyav") -> VideoReader:
+    """Open once, read several times: ``with open_video(p) as v: frames = v.read(sample(v.num_frames))``."""
+    return VideoReader(path, backend=backend)
+
+
+def probe_video(path: str | os.PathLike[str], *, backend: str = "pyav") -> VideoInfo:
+    """Metadata of a video file or frame folder.
+
+    ``num_frames`` comes from the stream header when it is present and consistent with duration x fps; otherwise
+    (webm/mkv headers carry no count, some encoders write wrong ones) the packets are counted.
+    """
+    _check_backend(backend)
+    path = Path(path)
+    if backend == "pyav" and path.is_file() and path.stat().st_size > 0:
+        av = _av()
+        try:
+            container = av.open(str(path), metadata_errors="ignore")
+        except Exception as exc:
+            raise DecodeError(path, f"not a readable media file ({type(exc).__name__}: {exc})") from exc
+        with container:
+            if not container.streams.video:
+                kinds = sorted({s.type for s in container.streams}) or ["none"]
+                raise DecodeError(path, f"no video stream (streams: {', '.join(kinds)})")
+            stream = container.streams.video[0]
+            claimed = int(stream.frames or 0)
+            fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+            duration = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / 1_000_000
+            expected = duration * fps if duration and fps else None
+            consistent = claimed > 0 and (expected is None or abs(claimed - expected) <= max(2.0, 0.05 * expected))
+            if consistent:
+                cc = stream.codec_context
+                return VideoInfo(str(path), claimed, fps, int(cc.height), int(cc.width), str(cc.name), duration)
+    with VideoReader(path, backend=backend) as reader:
+        return reader.info()
+
+
+def read_frames(path: str | os.PathLike[str], indices: Sequence[int], *, backend: str = "pyav") -> torch.Tensor:
+    """uint8 (len(indices), H, W, 3) RGB frames at the given presentation indices, in the order given."""
+    with VideoReader(path, backend=backend) as reader:
+        return reader.read(indices)
+
+
+def read_all_frames(path: str | os.PathLike[str], *, backend: str = "pyav") -> torch.Tensor:
+    """Every frame, uint8 (T, H, W, 3) RGB, decoded front to back."""
+    with VideoReader(path, backend=backend) as reader:
+        return reader.read_all()

@@ -1,0 +1,101 @@
+"""Frame-index samplers (pure functions, no I/O): which frames of a video make up a clip.
+
+Conventions shared by every sampler:
+
+* indices are presentation-order frame indices in ``[0, num_video_frames)``;
+* videos shorter than the clip *loop* (index ``i`` becomes ``i % num_video_frames``), as mmaction's
+  ``out_of_bound_opt="loop"`` does;
+* all randomness comes from the ``generator`` argument (``None`` uses torch's global RNG), so a sample's frames
+  are reproducible from its seed regardless of DataLoader worker count.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["dense_indices", "multi_view_tsn_indices", "tsn_indices"]
+
+
+def _check(num_video_frames: int, **positive: int) -> None:
+    if num_video_frames < 1:
+        raise ValueError(f"num_video_frames must be >= 1, got {num_video_frames}")
+    for name, value in positive.items():
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _randint(low: int, high: int, generator: torch.Generator | None) -> int:
+    """Uniform integer in [low, high)."""
+    return int(torch.randint(low, high, (1,), generator=generator).item())
+
+
+def tsn_indices(
+    num_video_frames: int, num_segments: int, *, train: bool, generator: torch.Generator | None = None
+) -> list[int]:
+    """TSN sampling as in the official recipe: cut the video into ``num_segments`` equal segments and take one
+    frame per segment — a uniformly random frame of the segment when training, its centre frame otherwise.
+
+    Segment ``i`` covers frames ``[floor(i*L), floor((i+1)*L))`` with ``L = num_video_frames / num_segments``;
+    the centre is ``floor((i + 0.5) * L)`` (mmaction ``SampleFrames(test_mode=True)``). Videos with fewer frames
+    than segments loop: segment ``i`` takes frame ``i % num_video_frames``.
+    """
+    _check(num_video_frames, num_segments=num_segments)
+    n, s = num_video_frames, num_segments
+    if n < s:
+        return [i % n for i in range(s)]
+    length = n / s
+    if not train:
+        return [int(math.floor((i + 0.5) * length)) for i in range(s)]
+    starts = [int(math.floor(i * length)) for i in range(s + 1)]
+    starts[-1] = n
+    # An integer draw within each segment's own frame range is exactly uniform over that segment's frames, even
+    # when segment sizes differ by one frame.
+    return [_randint(starts[i], starts[i + 1], generator) for i in range(s)]
+
+
+def multi_view_tsn_indices(num_video_frames: int, num_segments: int, num_views: int) -> list[list[int]]:
+    """Deterministic multi-view TSN for testing: view ``k`` of ``K`` takes offset ``(k + 0.5) / K`` of every
+    segment, so the views tile each segment evenly (the released code draws random offsets instead, which makes
+    test accuracy irreproducible). ``K = 1`` equals ``tsn_indices(..., train=False)``.
+    """
+    _check(num_video_frames, num_segments=num_segments, num_views=num_views)
+    n, s = num_video_frames, num_segments
+    if n < s:
+        return [[i % n for i in range(s)] for _ in range(num_views)]
+    length = n / s
+    return [
+        [min(n - 1, int(math.floor((i + (k + 0.5) / num_views) * length))) for i in range(s)]
+        for k in range(num_views)
+    ]
+
+
+def dense_indices(
+    num_video_frames: int,
+    clip_len: int,
+    interval: int,
+    *,
+    train: bool,
+    generator: torch.Generator | None = None,
+    num_views: int = 1,
+) -> list[list[int]]:
+    """Dense (SlowFast/Video-Swin style) sampling: ``clip_len`` frames ``interval`` apart from one window of
+    ``clip_len * interval`` frames.
+
+    Training draws each view's window start uniformly from ``[0, num_video_frames - window]``; evaluation puts view
+    ``k`` of ``K`` at ``floor((k + 0.5) / K * (num_video_frames - window))`` (``K = 1``: the centred window).
+    Videos shorter than the window start at 0 (eval) or anywhere (train) and loop.
+    """
+    _check(num_video_frames, clip_len=clip_len, interval=interval, num_views=num_views)
+    n = num_video_frames
+    window = clip_len * interval
+    slack = n - window  # how far the window can slide; negative for short videos
+    views: list[list[int]] = []
+    for k in range(num_views):
+        if train:
+            start = _randint(0, max(slack, 0) + 1, generator) if slack >= 0 else _randint(0, n, generator)
+        else:
+            start = int(math.floor((k + 0.5) / num_views * slack)) if slack > 0 else 0
+        views.append([(start + j * interval) % n for j in range(clip_len)])
+    return views
