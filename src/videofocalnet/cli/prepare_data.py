@@ -1,0 +1,55 @@
+"""``videofocalnet prepare-data``: official annotation files -> ``train.csv``, ``val.csv``, ``labels.csv``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DATASETS = ("kinetics400", "kinetics600", "ssv2", "diving48", "activitynet")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="DATASET", choices=DATASETS, help=" | ".join(DATASETS))
+    parser.add_argument(
+        "--annotations", nargs="+", required=True, metavar="PATH",
+        help="the dataset's official annotation files (or folders holding them)",
+    )
+    parser.add_argument("--videos", required=True, help="video folder (searched with its immediate subfolders)")
+    parser.add_argument("--out", required=True, help="output folder for train.csv, val.csv, labels.csv, missing.txt")
+    parser.add_argument("--ext", default="mp4,webm,mkv,avi,mov,m4v", help="comma-separated video extensions")
+    parser.add_argument(
+        "--labels", default=None,
+        help="official label list (id,name CSV) fixing the class ids; needed for ActivityNet checkpoint compatibility",
+    )
+    parser.add_argument("--max-listed", type=int, default=50, help="missing videos to print per split (all in missing.txt)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from videofocalnet.data.converters import VideoIndex, convert, write_conversion
+    from videofocalnet.data.annotations import AnnotationError, read_label_list
+
+    extensions = [e.strip().lstrip(".") for e in args.ext.split(",") if e.strip()]
+    try:
+        class_names = read_label_list(args.labels) if args.labels else None
+        index = VideoIndex(args.videos, extensions=extensions)
+        conversion = convert(args.dataset, args.annotations, index, extensions=extensions, class_names=class_names)
+        written = write_conversion(conversion, args.out)
+    except (AnnotationError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    print(f"{args.dataset}: {len(conversion.class_names)} classes, {len(index)} videos found under {args.videos}")
+    for split, count in conversion.counts().items():
+        print(f"  {split}: {count['written']} entries -> {written[split]}, {count['missing']} missing videos")
+    for split, names in conversion.missing.items():
+        if not names:
+            continue
+        print(f"missing {split} videos ({len(names)}):")
+        for name in names[: args.max_listed]:
+            print(f"  {name}")
+        if len(names) > args.max_listed:
+            print(f"  ... {len(names) - args.max_listed} more")
+    if any(conversion.missing.values()):
+        print(f"missing videos are left out of the lists and written to {written['missing']}")
+    print(f"labels -> {written['labels']}")
+    return 0
