@@ -1,0 +1,211 @@
+"""Config -> model, datasets, loaders and mixup. The only place that maps config keys onto constructor keywords."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from videofocalnet.engine.config import Config, ConfigError
+
+__all__ = [
+    "resolve_model_name",
+    "model_kwargs",
+    "build_model",
+    "parse_auto_augment",
+    "train_transform",
+    "eval_transform",
+    "build_train_dataset",
+    "build_eval_dataset",
+    "build_mixup",
+    "train_short_side",
+    "eval_short_side",
+]
+
+# official config key -> constructor keyword (None-valued keys mean "the registered architecture's value")
+_FOCAL_KEYS = {
+    "PATCH_SIZE": "patch_size",
+    "IN_CHANS": "in_chans",
+    "EMBED_DIM": "embed_dim",
+    "DEPTHS": "depths",
+    "MLP_RATIO": "mlp_ratio",
+    "PATCH_NORM": "patch_norm",
+    "FOCAL_LEVELS": "focal_levels",
+    "FOCAL_WINDOWS": "focal_windows",
+    "USE_CONV_EMBED": "use_conv_embed",
+    "USE_LAYERSCALE": "use_layerscale",
+    "LAYERSCALE_VALUE": "layerscale_value",
+    "USE_POSTLN": "use_postln",
+    "USE_POSTLN_IN_MODULATION": "use_postln_in_modulation",
+    "NORMALIZE_MODULATOR": "normalize_modulator",
+}
+
+
+def resolve_model_name(model_type: str) -> str:
+    """Official ``MODEL.TYPE`` values (``videofocalnet_tiny``, ``video-focalnet_tiny``) or registered names."""
+    from videofocalnet.models import is_model, list_models
+
+    if is_model(model_type):
+        return model_type
+    normalised = model_type.strip().lower().replace("-", "_")
+    normalised = re.sub(r"^videofocalnet", "video_focalnet", normalised)
+    if is_model(normalised):
+        return normalised
+    import difflib
+
+    close = difflib.get_close_matches(normalised, list_models(), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"MODEL.TYPE {model_type!r} is not a registered model{hint} (registered: {', '.join(list_models())})")
+
+
+def model_kwargs(cfg: Config) -> dict[str, Any]:
+    """Constructor keywords taken from the config (the rest come from the registered factory)."""
+    kwargs: dict[str, Any] = {
+        "img_size": cfg.DATA.INPUT_SIZE,
+        "num_classes": cfg.MODEL.NUM_CLASSES,
+        "drop_rate": cfg.MODEL.DROP_RATE,
+        "drop_path_rate": cfg.MODEL.DROP_PATH_RATE,
+        "drop_path_mode": cfg.MODEL.DROP_PATH_MODE,
+        "num_frames": cfg.DATA.NUM_FRAMES,
+        "tubelet_size": cfg.MODEL.TUBELET_SIZE,
+        "use_checkpoint": cfg.TRAIN.USE_CHECKPOINT,
+    }
+    for key, kw in _FOCAL_KEYS.items():
+        value = getattr(cfg.MODEL.FOCAL, key)
+        if value is not None:
+            kwargs[kw] = list(value) if isinstance(value, list) else value
+    return kwargs
+
+
+def build_model(cfg: Config) -> nn.Module:
+    from videofocalnet.models import create_model
+
+    model = create_model(resolve_model_name(cfg.MODEL.TYPE), **model_kwargs(cfg))
+    if cfg.TRAIN.USE_CHECKPOINT:  # the official flag never reached the model; here it does
+        model.set_grad_checkpointing(True)
+    return model
+
+
+def parse_auto_augment(spec: str) -> tuple[int, float] | None:
+    """timm-style ``rand-m9-n2-mstd0.5-inc1`` -> (num_ops, magnitude); ``none``/empty -> None."""
+    spec = spec.strip().lower()
+    if spec in ("", "none", "false", "off"):
+        return None
+    parts = spec.split("-")
+    if parts[0] != "rand":
+        raise ConfigError(f"AUG.AUTO_AUGMENT {spec!r}: only RandAugment ('rand-m9-n2...') or 'none' is supported")
+    num_ops, magnitude = 2, 9.0
+    for part in parts[1:]:
+        if part.startswith("m") and not part.startswith("mstd"):
+            magnitude = float(part[1:])
+        elif part.startswith("n"):
+            num_ops = int(part[1:])
+    return num_ops, magnitude
+
+
+def train_short_side(cfg: Config) -> int:
+    return cfg.DATA.SHORT_SIDE or int(256 / 224 * cfg.DATA.INPUT_SIZE)
+
+
+def eval_short_side(cfg: Config, num_crops: int) -> int:
+    """Official: short side 256/224 x crop for one centre crop, short side = crop for three crops."""
+    if cfg.TEST.SHORT_SIDE:
+        return cfg.TEST.SHORT_SIDE
+    return cfg.DATA.INPUT_SIZE if num_crops == 3 else int(256 / 224 * cfg.DATA.INPUT_SIZE)
+
+
+def train_transform(cfg: Config):
+    from videofocalnet.data.transforms import TrainTransform
+
+    aug = cfg.AUG
+    return TrainTransform(
+        short_side=train_short_side(cfg),
+        scale=tuple(aug.SCALE),
+        ratio=tuple(aug.RATIO),
+        size=cfg.DATA.INPUT_SIZE,
+        flip_prob=aug.FLIP_RATIO,
+        color_jitter_prob=aug.COLOR_JITTER,
+        color_jitter=(aug.BRIGHTNESS, aug.CONTRAST, aug.SATURATION, aug.HUE),
+        grayscale_prob=aug.GRAY_SCALE,
+        randaugment=parse_auto_augment(aug.AUTO_AUGMENT),
+        erasing_prob=aug.REPROB,
+        mean=tuple(cfg.DATA.MEAN),
+        std=tuple(cfg.DATA.STD),
+    )
+
+
+def eval_transform(cfg: Config, num_crops: int):
+    from videofocalnet.data.transforms import EvalTransform
+
+    return EvalTransform(
+        short_side=eval_short_side(cfg, num_crops),
+        crop=cfg.DATA.INPUT_SIZE,
+        num_crops=num_crops,
+        mean=tuple(cfg.DATA.MEAN),
+        std=tuple(cfg.DATA.STD),
+    )
+
+
+def _require_file(path: str, key: str) -> str:
+    if not path:
+        raise ConfigError(f"{key} is empty: set it in the config or with --opts {key} PATH")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{key}: list file not found: {path}")
+    return path
+
+
+def build_train_dataset(cfg: Config):
+    from videofocalnet.data.dataset import VideoDataset
+
+    return VideoDataset(
+        list_file=_require_file(cfg.DATA.TRAIN_FILE, "DATA.TRAIN_FILE"),
+        root=cfg.DATA.ROOT,
+        num_frames=cfg.DATA.NUM_FRAMES,
+        mode="train",
+        sampling=cfg.DATA.SAMPLING,
+        frame_interval=cfg.AUG.FRAME_INTERVAL,
+        train_transform=train_transform(cfg),
+        seed=cfg.SEED,
+        backend=cfg.DATA.BACKEND,
+        num_classes=cfg.DATA.NUM_CLASSES,
+    )
+
+
+def build_eval_dataset(cfg: Config, list_file: str, *, num_clips: int, num_crops: int, key: str = "DATA.VAL_FILE"):
+    """Single view -> mode 'val' (segment centres); several views -> mode 'test' with (V, T, C, H, W) items."""
+    from videofocalnet.data.dataset import VideoDataset
+
+    multi = num_clips * num_crops > 1
+    return VideoDataset(
+        list_file=_require_file(list_file, key),
+        root=cfg.DATA.ROOT,
+        num_frames=cfg.DATA.NUM_FRAMES,
+        mode="test" if multi else "val",
+        sampling=cfg.DATA.SAMPLING,
+        frame_interval=cfg.AUG.FRAME_INTERVAL,
+        num_clips=num_clips,
+        num_crops=num_crops,
+        eval_transform=eval_transform(cfg, num_crops),
+        seed=cfg.SEED,
+        backend=cfg.DATA.BACKEND,
+        num_classes=cfg.DATA.NUM_CLASSES,
+    )
+
+
+def build_mixup(cfg: Config):
+    """Mixup/cutmix with label smoothing folded into the targets, or None when both alphas are 0."""
+    aug = cfg.AUG
+    if aug.MIXUP <= 0 and aug.CUTMIX <= 0 and aug.CUTMIX_MINMAX is None:
+        return None
+    from videofocalnet.data.mixup import Mixup
+
+    return Mixup(
+        mixup_alpha=aug.MIXUP,
+        cutmix_alpha=aug.CUTMIX,
+        prob=aug.MIXUP_PROB,
+        switch_prob=aug.MIXUP_SWITCH_PROB,
+        label_smoothing=aug.LABEL_SMOOTH,
+        num_classes=cfg.MODEL.NUM_CLASSES,
+    )

@@ -1,0 +1,186 @@
+"""Checkpoints: atomic writes, resumable training state, and exportable weights.
+
+Two kinds of file live in a run directory:
+
+* ``last.pt`` - the full training state (model, optimizer, schedule, grad scaler, EMA, epoch, step, sampler
+  position and every RNG state). It holds only tensors and plain Python values so that
+  ``torch.load(weights_only=True)`` reads it: loading never executes pickled code.
+* ``best.safetensors`` (+ ``best.json``) and ``epoch_<N>.safetensors`` - weights only, with the resolved config,
+  the model name/arguments and metrics in the JSON beside them: what ``eval``, ``predict`` and ``export`` consume.
+
+Every write goes to a temporary file in the same directory, is fsync'ed, then renamed over the target, and the
+directory is fsync'ed: a process killed at any instant leaves either the old or the new file, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "atomic_write",
+    "save_training_state",
+    "load_training_state",
+    "save_weights",
+    "load_weights",
+    "capture_rng_state",
+    "restore_rng_state",
+    "find_resume_checkpoint",
+    "LAST_NAME",
+    "BEST_NAME",
+]
+
+LAST_NAME = "last.pt"
+BEST_NAME = "best.safetensors"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)``, fsync the temp file, rename it over ``path`` and fsync the directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# RNG states as tensors / primitives (weights_only-loadable)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch CPU and CUDA generator states, encoded without pickled objects."""
+    py_version, py_state, py_gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {
+            "version": int(py_version),
+            "state": torch.tensor(py_state, dtype=torch.int64),
+            "gauss_next": py_gauss,
+        },
+        "numpy": {
+            "name": str(np_name),
+            "keys": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "cached_gaussian": float(np_gauss),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss_next"]))
+    npst = state["numpy"]
+    np.random.set_state(
+        (npst["name"], npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["cached_gaussian"])
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Full training state
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def save_training_state(path: str | Path, state: dict[str, Any]) -> Path:
+    """Atomically ``torch.save`` a dict of tensors and primitives (checked: it must reload with weights_only)."""
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_training_state(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError or RuntimeError variants
+        raise ValueError(f"{path}: not a readable training checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise ValueError(f"{path}: training checkpoint lacks a 'model' entry")
+    return state
+
+
+def find_resume_checkpoint(run_dir: str | Path) -> Path | None:
+    """``<run_dir>/last.pt`` if it exists (auto-resume); stray ``.tmp`` files from a killed write are ignored."""
+    candidate = Path(run_dir) / LAST_NAME
+    return candidate if candidate.is_file() else None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Exportable weights: safetensors + JSON sidecar
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Write ``path`` (.safetensors) and ``path.with_suffix('.json')`` (config, model name/kwargs, metrics)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    # safetensors refuses shared or non-contiguous storage: give every tensor its own contiguous copy
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    text = json.dumps(meta, indent=2, sort_keys=False)
+    atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    return path
+
+
+def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read weights from a ``.safetensors`` file (+ its JSON) or from a ``last.pt`` training state.
+
+    For a training state the EMA weights are not chosen silently: ``model`` is returned and the EMA (if any) is in
+    ``meta['ema_state_dict']``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        weights = load_file(str(path))
+        sidecar = path.with_suffix(".json")
+        meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
+        return weights, meta
+    state = load_training_state(path)
+    meta = {k: v for k, v in state.items() if k in ("config", "epoch", "global_step", "model_name", "model_kwargs")}
+    if state.get("ema") is not None:
+        meta["ema_state_dict"] = state["ema"]
+    return state["model"], meta

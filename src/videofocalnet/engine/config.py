@@ -1,0 +1,514 @@
+"""Typed experiment configuration with the official Video-FocalNets key names.
+
+The official repository keeps its settings in a yacs tree (``config.py`` of TalalWasim/Video-FocalNets); its YAML
+files must load here unchanged, so every section and key name is the official upper-case one and the defaults
+mirror the official ones. Where an official default was never honoured by the released code (RandAugment, random
+erasing) the default here is the *effective* official value (off), so that loading an official YAML reproduces what
+the official code actually did. Keys that only this project has are marked "ours" in the comments.
+
+Why dataclasses rather than yacs: types are checked when a file or an ``--opts`` override is merged (``1e-4``,
+which PyYAML reads as a string, becomes a float; ``[2, 2]`` for an int field is an error naming the key), and an
+unknown key is an error that suggests the closest valid key instead of a silent typo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "FocalConfig",
+    "TrainConfig",
+    "AugConfig",
+    "TestConfig",
+    "load_config",
+    "merge_dict",
+    "apply_opts",
+    "config_to_dict",
+    "config_from_dict",
+    "save_config",
+    "all_keys",
+    "get_value",
+]
+
+
+class ConfigError(ValueError):
+    """A config file or override names an unknown key or a value of the wrong type."""
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Schema
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DataConfig:
+    ROOT: str = ""  # prefix joined to every path in the list files
+    TRAIN_FILE: str = ""  # "<path>,<label>" per line, no header (official format)
+    VAL_FILE: str = ""
+    TEST_FILE: str = ""  # ours: list used by `videofocalnet eval`; empty -> VAL_FILE
+    NUM_FRAMES: int = 32
+    NUM_CLASSES: int = 101
+    LABEL_LIST: str = ""  # CSV "id,name" with header; relative paths resolve against the config file's folder too
+    BATCH_SIZE: int = 128  # per process (per GPU), as in the official code
+    DATA_PATH: str = ""  # official, unused
+    DATASET: str = "imagenet"  # free-form name, used for the run directory and logs
+    IMG_SIZE: int = 224  # official: the size passed to the model; kept equal to INPUT_SIZE (see validate())
+    INPUT_SIZE: int = 224  # crop size fed to the network
+    INTERPOLATION: str = "bicubic"  # official, unused by the video pipeline (bilinear resize, as the official code)
+    ZIP_MODE: bool = False  # official, unused
+    CACHE_MODE: str = "part"  # official, unused
+    PIN_MEMORY: bool = True
+    NUM_WORKERS: int = 8
+    # ours
+    SAMPLING: str = "tsn"  # "tsn" (official: one frame per segment) or "dense" (FRAME_INTERVAL apart)
+    BACKEND: str = "pyav"  # video decoder
+    SHORT_SIDE: int = 0  # train/val short-side resize; 0 -> int(256 / 224 * INPUT_SIZE) as the official pipeline
+    MEAN: list[float] = field(default_factory=lambda: [123.675, 116.28, 103.53])  # 0-255 scale (official)
+    STD: list[float] = field(default_factory=lambda: [58.395, 57.12, 57.375])
+    MAX_BAD_FRACTION: float = 0.01  # abort when more than this fraction of decoded videos is unreadable
+
+
+@dataclass
+class FocalConfig:
+    # None means "the registered architecture's value": the official build.py never passes EMBED_DIM/DEPTHS/
+    # PATCH_SIZE/MLP_RATIO to the constructor either, so a YAML that sets them to the published values and one that
+    # omits them build the same network.
+    PATCH_SIZE: int | None = None
+    IN_CHANS: int | None = None
+    EMBED_DIM: int | None = None
+    DEPTHS: list[int] | None = None
+    MLP_RATIO: float | None = None
+    PATCH_NORM: bool | None = None
+    FOCAL_LEVELS: list[int] | None = None
+    FOCAL_WINDOWS: list[int] | None = None
+    FOCAL_FACTORS: list[int] = field(default_factory=lambda: [2, 2, 2, 2])  # official, never used by the model
+    USE_CONV_EMBED: bool | None = None
+    USE_LAYERSCALE: bool | None = None
+    LAYERSCALE_VALUE: float | None = None  # ours (official hard-codes 1e-4)
+    USE_POSTLN: bool | None = None
+    USE_POSTLN_IN_MODULATION: bool | None = None
+    NORMALIZE_MODULATOR: bool | None = None
+
+
+@dataclass
+class ModelConfig:
+    TYPE: str = "videofocalnet_tiny"  # official names (videofocalnet_tiny) or registered ones (video_focalnet_tiny)
+    NAME: str = ""  # free-form run name
+    RESUME: str = ""  # official: checkpoint to resume from (same as --resume)
+    NUM_CLASSES: int = 1000
+    DROP_RATE: float = 0.0
+    DROP_PATH_RATE: float = 0.1
+    DROP_PATH_MODE: str = "frame"  # ours: "frame" drops frames independently (official), "video" whole clips
+    LABEL_SMOOTHING: float = 0.1  # used only when mixup/cutmix is off (official behaviour)
+    PRETRAINED: bool = False  # official, unused (use TRAIN.PRETRAINED_PATH)
+    SPEC: dict[str, Any] = field(default_factory=dict)  # official free-form node
+    FOCAL: FocalConfig = field(default_factory=FocalConfig)
+    TUBELET_SIZE: int = 1
+
+
+@dataclass
+class SchedulerConfig:
+    NAME: str = "cosine"  # "cosine", "linear" or "step", all per-iteration with linear warm-up
+    DECAY_EPOCHS: int = 30  # step schedule only
+    DECAY_RATE: float = 0.1  # step schedule only
+
+
+@dataclass
+class OptimizerConfig:
+    NAME: str = "adamw"  # "sgd" (official recipe: momentum 0.9, Nesterov) or "adamw"
+    EPS: float = 1e-8
+    BETAS: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    MOMENTUM: float = 0.9
+    NESTEROV: bool = True  # ours: the official SGD is always Nesterov
+
+
+@dataclass
+class EMAConfig:  # ours
+    ENABLED: bool = False
+    DECAY: float = 0.9998
+    EVAL: bool = True  # validate and keep "best" with the EMA weights when enabled
+
+
+@dataclass
+class TrainConfig:
+    START_EPOCH: int = 0
+    EPOCHS: int = 300
+    WARMUP_EPOCHS: int = 20
+    WEIGHT_DECAY: float = 0.05
+    BASE_LR: float = 5e-4  # for a total batch of 512 when SCALE_LR is on (official linear scaling)
+    WARMUP_LR: float = 5e-7
+    MIN_LR: float = 5e-6
+    CLIP_GRAD: float | None = 5.0  # max global grad norm; 0 or null disables clipping
+    AUTO_RESUME: bool = True
+    ACCUMULATION_STEPS: int = 0  # 0 and 1 both mean "no accumulation" (official)
+    USE_CHECKPOINT: bool = False  # gradient checkpointing (reaches the model here, unlike the official code)
+    LR_SCHEDULER: SchedulerConfig = field(default_factory=SchedulerConfig)
+    OPTIMIZER: OptimizerConfig = field(default_factory=OptimizerConfig)
+    PRETRAINED_PATH: str = ""  # ImageNet FocalNet or Video-FocalNet weights loaded non-strictly, head re-drawn
+    # ours
+    OFFICIAL_NO_WEIGHT_DECAY_BUG: bool = False  # True reproduces the released code: every parameter in the
+    # no-decay group (its keyword list holds '' which matches every name), i.e. effective weight decay 0
+    SCALE_LR: bool = True  # multiply BASE/WARMUP/MIN_LR by total batch (batch x world x accumulation) / 512
+    PRECISION: str = "fp32"  # "fp32", "bf16" (CPU or GPU autocast) or "fp16" (GPU autocast + grad scaler)
+    EMA: EMAConfig = field(default_factory=EMAConfig)
+    CHECKPOINT_EVERY_STEPS: int = 0  # also write the resumable "last" checkpoint every N optimizer steps
+    EVAL_FREQ: int = 1  # validate every N epochs (and after the last); 0 disables per-epoch validation
+    FINAL_EVAL: bool = True  # multi-view evaluation (TEST.FINAL_NUM_CLIP x FINAL_NUM_CROP) after training
+
+
+@dataclass
+class AugConfig:
+    COLOR_JITTER: float = 0.4  # probability of applying colour jitter (official meaning)
+    AUTO_AUGMENT: str = "none"  # official default 'rand-m9-mstd0.5-inc1' was never applied; "none" disables
+    REPROB: float = 0.0  # random erasing probability; the official 0.25 default was never applied
+    REMODE: str = "pixel"
+    RECOUNT: int = 1
+    MIXUP: float = 0.8  # mixup alpha, mixup/cutmix enabled if > 0
+    CUTMIX: float = 1.0
+    CUTMIX_MINMAX: list[float] | None = None
+    MIXUP_PROB: float = 1.0  # NB: the released code ignores this key (every batch is mixed); we honour it
+    MIXUP_SWITCH_PROB: float = 0.5
+    MIXUP_MODE: str = "batch"
+    GRAY_SCALE: float = 0.2
+    FLIP_RATIO: float = 0.5
+    FRAME_INTERVAL: int = 2
+    LABEL_SMOOTH: float = 0.1  # label smoothing folded into the mixup targets
+    # ours: the official pipeline hard-codes these
+    BRIGHTNESS: float = 0.4
+    CONTRAST: float = 0.4
+    SATURATION: float = 0.2
+    HUE: float = 0.1
+    SCALE: list[float] = field(default_factory=lambda: [0.08, 1.0])  # RandomResizedCrop area range
+    RATIO: list[float] = field(default_factory=lambda: [3.0 / 4.0, 4.0 / 3.0])
+
+
+@dataclass
+class TestConfig:
+    CROP: bool = True
+    NUM_CLIP: int = 1  # views used by per-epoch validation (official: 1 clip x 1 centre crop)
+    NUM_CROP: int = 1
+    ONLY_TEST: bool = False
+    # ours
+    FINAL_NUM_CLIP: int = 4  # views of `videofocalnet eval` and of the end-of-training evaluation (official 4x3)
+    FINAL_NUM_CROP: int = 3
+    BATCH_SIZE: int = 0  # videos per eval batch; 0 -> DATA.BATCH_SIZE
+    SHORT_SIDE: int = 0  # eval short side; 0 -> INPUT_SIZE for 3 crops, int(256/224*INPUT_SIZE) for 1 crop
+
+
+@dataclass
+class Config:
+    BASE: list[str] = field(default_factory=lambda: [""])
+    DATA: DataConfig = field(default_factory=DataConfig)
+    MODEL: ModelConfig = field(default_factory=ModelConfig)
+    TRAIN: TrainConfig = field(default_factory=TrainConfig)
+    AUG: AugConfig = field(default_factory=AugConfig)
+    TEST: TestConfig = field(default_factory=TestConfig)
+    AMP_OPT_LEVEL: str = ""  # official apex level; "O1"/"O2" with TRAIN.PRECISION fp32 means fp16 on GPU
+    OUTPUT: str = ""
+    TAG: str = "default"
+    SAVE_FREQ: int = 1  # also keep a weights snapshot every N epochs (0: only last and best)
+    PRINT_FREQ: int = 100  # progress-log lines every N steps (JSONL gets every step)
+    SEED: int = 0  # process seed is SEED + rank (official)
+    EVAL_MODE: bool = False
+    THROUGHPUT_MODE: bool = False
+    DEBUG_MODE: bool = False
+    LOCAL_RANK: int = 0  # official; torchrun's LOCAL_RANK environment variable wins
+    # ours
+    DEVICE: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
+    DIST_BACKEND: str = "auto"  # "auto" (nccl on GPU, gloo on CPU), "gloo" or "nccl"
+    TENSORBOARD: bool = True  # write TensorBoard scalars when the tensorboard package is installed
+
+    def validate(self) -> "Config":
+        """Cross-field checks that a single key's type cannot express."""
+        checks: list[tuple[bool, str]] = [
+            (self.DATA.NUM_FRAMES >= 1, f"DATA.NUM_FRAMES must be >= 1, got {self.DATA.NUM_FRAMES}"),
+            (self.DATA.BATCH_SIZE >= 1, f"DATA.BATCH_SIZE must be >= 1, got {self.DATA.BATCH_SIZE}"),
+            (self.MODEL.NUM_CLASSES >= 1, f"MODEL.NUM_CLASSES must be >= 1, got {self.MODEL.NUM_CLASSES}"),
+            (
+                self.DATA.NUM_CLASSES == self.MODEL.NUM_CLASSES,
+                f"DATA.NUM_CLASSES ({self.DATA.NUM_CLASSES}) != MODEL.NUM_CLASSES ({self.MODEL.NUM_CLASSES})",
+            ),
+            (self.DATA.NUM_FRAMES % self.MODEL.TUBELET_SIZE == 0,
+             f"DATA.NUM_FRAMES ({self.DATA.NUM_FRAMES}) must be a multiple of MODEL.TUBELET_SIZE "
+             f"({self.MODEL.TUBELET_SIZE})"),
+            (self.DATA.SAMPLING in ("tsn", "dense"), f"DATA.SAMPLING must be 'tsn' or 'dense', got "
+             f"{self.DATA.SAMPLING!r}"),
+            (self.MODEL.DROP_PATH_MODE in ("frame", "video"),
+             f"MODEL.DROP_PATH_MODE must be 'frame' or 'video', got {self.MODEL.DROP_PATH_MODE!r}"),
+            (self.TRAIN.OPTIMIZER.NAME.lower() in ("sgd", "adamw"),
+             f"TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got {self.TRAIN.OPTIMIZER.NAME!r}"),
+            (self.TRAIN.LR_SCHEDULER.NAME in ("cosine", "linear", "step"),
+             f"TRAIN.LR_SCHEDULER.NAME must be 'cosine', 'linear' or 'step', got {self.TRAIN.LR_SCHEDULER.NAME!r}"),
+            (self.TRAIN.PRECISION in ("fp32", "bf16", "fp16"),
+             f"TRAIN.PRECISION must be 'fp32', 'bf16' or 'fp16', got {self.TRAIN.PRECISION!r}"),
+            (self.AMP_OPT_LEVEL in ("", "O0", "O1", "O2"),
+             f"AMP_OPT_LEVEL must be '', 'O0', 'O1' or 'O2', got {self.AMP_OPT_LEVEL!r}"),
+            (self.TRAIN.ACCUMULATION_STEPS >= 0, "TRAIN.ACCUMULATION_STEPS must be >= 0"),
+            (self.TRAIN.WARMUP_EPOCHS <= self.TRAIN.EPOCHS,
+             f"TRAIN.WARMUP_EPOCHS ({self.TRAIN.WARMUP_EPOCHS}) > TRAIN.EPOCHS ({self.TRAIN.EPOCHS})"),
+            (self.TEST.NUM_CROP in (1, 3) and self.TEST.FINAL_NUM_CROP in (1, 3),
+             "TEST.NUM_CROP and TEST.FINAL_NUM_CROP must be 1 or 3"),
+            (self.TEST.NUM_CLIP >= 1 and self.TEST.FINAL_NUM_CLIP >= 1, "TEST.NUM_CLIP values must be >= 1"),
+            (self.DEVICE in ("auto", "cpu", "cuda"), f"DEVICE must be 'auto', 'cpu' or 'cuda', got {self.DEVICE!r}"),
+            (self.DIST_BACKEND in ("auto", "gloo", "nccl"),
+             f"DIST_BACKEND must be 'auto', 'gloo' or 'nccl', got {self.DIST_BACKEND!r}"),
+            (0.0 <= self.TRAIN.EMA.DECAY < 1.0, f"TRAIN.EMA.DECAY must be in [0, 1), got {self.TRAIN.EMA.DECAY}"),
+            (len(self.DATA.MEAN) == 3 and len(self.DATA.STD) == 3, "DATA.MEAN and DATA.STD need 3 values"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    @property
+    def accumulation_steps(self) -> int:
+        return max(1, self.TRAIN.ACCUMULATION_STEPS)
+
+    @property
+    def precision(self) -> str:
+        """TRAIN.PRECISION, with the official AMP_OPT_LEVEL O1/O2 read as fp16 when PRECISION is left at fp32."""
+        if self.TRAIN.PRECISION == "fp32" and self.AMP_OPT_LEVEL in ("O1", "O2"):
+            return "fp16"
+        return self.TRAIN.PRECISION
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Merging and coercion
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def all_keys(node: Any = None, prefix: str = "") -> list[str]:
+    """Every dotted leaf key of the schema (``DATA.ROOT``, ``TRAIN.OPTIMIZER.NAME``, ...)."""
+    node = Config() if node is None else node
+    keys: list[str] = []
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if dataclasses.is_dataclass(value):
+            keys.extend(all_keys(value, f"{prefix}{f.name}."))
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def _suggest(key: str, candidates: list[str]) -> str:
+    upper = key.upper()
+    if upper in candidates:
+        return f" (keys are upper-case: did you mean {upper!r}?)"
+    close = difflib.get_close_matches(upper, candidates, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _unknown_key(path: str, key: str, node: Any, source: str) -> ConfigError:
+    full = f"{path}{key}"
+    candidates = [f"{path}{f.name}" for f in dataclasses.fields(node)]
+    hint = _suggest(full, candidates)
+    if not hint:  # a key in the wrong section: search the whole tree
+        hint = _suggest(full, all_keys() + [k.rsplit(".", 1)[0] for k in all_keys() if "." in k])
+    return ConfigError(f"{source}: unknown config key {full!r}{hint}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Convert a YAML/CLI value to the annotated type, or raise naming the key and the value."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        errors = []
+        for arg in non_none:
+            try:
+                return _coerce(value, arg, key, source)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{source}: {key} cannot be {value!r}")
+    bad = ConfigError(f"{source}: {key} expects {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise bad
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        (inner, *_rest) = args or (Any,)
+        return [_coerce(v, inner, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    raise ConfigError(f"{source}: {key} has an unsupported type {tp}")  # pragma: no cover - schema bug
+
+
+def merge_dict(node: Any, data: dict[str, Any], *, source: str = "<dict>", path: str = "") -> Any:
+    """Merge a nested mapping into a dataclass node in place; unknown keys and bad types raise ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {path.rstrip('.') or 'top level'} must be a mapping, got {data!r}")
+    names = {f.name for f in dataclasses.fields(node)}
+    hints = _hints(type(node))
+    for key, value in data.items():
+        if not isinstance(key, str) or key not in names:
+            raise _unknown_key(path, str(key), node, source)
+        current = getattr(node, key)
+        if dataclasses.is_dataclass(current):
+            if value is None:
+                continue  # an empty section in YAML
+            merge_dict(current, value, source=source, path=f"{path}{key}.")
+        else:
+            setattr(node, key, _coerce(value, hints[key], f"{path}{key}", source))
+    return node
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _merge_file(cfg: Config, path: Path, seen: tuple[Path, ...]) -> None:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: BASE inheritance cycle through {[str(p) for p in seen]}")
+    data = _read_yaml(path)
+    bases = data.get("BASE", [""])
+    if isinstance(bases, str):
+        bases = [bases]
+    for base in bases or []:
+        if base:
+            _merge_file(cfg, path.parent / base, seen + (path,))
+    merge_dict(cfg, data, source=str(path))
+
+
+def _parse_cli_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def get_value(cfg: Config, key: str) -> Any:
+    node: Any = cfg
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def apply_opts(cfg: Config, opts: list[str] | None) -> Config:
+    """Apply ``KEY VALUE`` pairs (``TRAIN.BASE_LR 0.05 DATA.DEPTHS [1,1,1,1]``); values are parsed as YAML."""
+    if not opts:
+        return cfg
+    if len(opts) % 2:
+        raise ConfigError(f"--opts needs KEY VALUE pairs, got an odd number of items: {opts}")
+    keys = all_keys()
+    dict_prefixes = [k for k in keys if isinstance(get_value(Config(), k), dict)]
+    for key, text in zip(opts[0::2], opts[1::2]):
+        if key not in keys and not any(key.startswith(p + ".") for p in dict_prefixes):
+            hint = _suggest(key, keys)
+            raise ConfigError(f"--opts: unknown config key {key!r}{hint}")
+        *parents, leaf = key.split(".")
+        nested: Any = {leaf: _parse_cli_value(text)}
+        for parent in reversed(parents):
+            nested = {parent: nested}
+        if any(key.startswith(p + ".") for p in dict_prefixes):  # free-form MODEL.SPEC.<anything>
+            prefix = next(p for p in dict_prefixes if key.startswith(p + "."))
+            get_value(cfg, prefix)[key[len(prefix) + 1:]] = _parse_cli_value(text)
+            continue
+        merge_dict(cfg, nested, source="--opts")
+    return cfg
+
+
+def load_config(path: str | Path | None = None, opts: list[str] | None = None, *, validate: bool = True) -> Config:
+    """Defaults <- YAML file (with official ``BASE`` inheritance) <- ``--opts`` overrides."""
+    cfg = Config()
+    if path is not None:
+        _merge_file(cfg, Path(path), ())
+    apply_opts(cfg, opts)
+    return cfg.validate() if validate else cfg
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", validate: bool = True) -> Config:
+    cfg = merge_dict(Config(), data, source=source)
+    return cfg.validate() if validate else cfg
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write the resolved config as YAML (atomic), so a run directory documents exactly what ran."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=None)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path

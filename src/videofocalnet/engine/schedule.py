@@ -1,0 +1,90 @@
+"""Per-iteration learning-rate schedules with linear warm-up (what the official code gets from timm).
+
+The schedule is a pure function of the optimizer-update counter, so resuming only needs that counter:
+``LRSchedule.state_dict()`` holds it plus the constants, and a mismatch on load is reported rather than ignored.
+Formulas follow timm's ``CosineLRScheduler(t_in_epochs=False, cycle_limit=1)`` used by the official repo: the cosine
+runs over the *whole* run (warm-up included), i.e. after warm-up ``lr = min + (base - min) * (1 + cos(pi t / T)) / 2``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["LRSchedule"]
+
+
+class LRSchedule:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        base_lr: float,
+        total_steps: int,
+        warmup_steps: int = 0,
+        warmup_lr: float = 0.0,
+        min_lr: float = 0.0,
+        name: str = "cosine",
+        decay_steps: int = 1,
+        decay_rate: float = 0.1,
+    ) -> None:
+        if total_steps < 1:
+            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        if name not in ("cosine", "linear", "step"):
+            raise ValueError(f"unknown schedule {name!r}; choose cosine, linear or step")
+        self.optimizer = optimizer
+        self.base_lr, self.total_steps, self.warmup_steps = base_lr, total_steps, warmup_steps
+        self.warmup_lr, self.min_lr, self.name = warmup_lr, min_lr, name
+        self.decay_steps, self.decay_rate = max(1, decay_steps), decay_rate
+        self.step_count = 0  # optimizer updates done so far
+        self.apply()
+
+    def lr_at(self, t: int) -> float:
+        """Learning rate used by optimizer update number ``t`` (0-based)."""
+        if t < self.warmup_steps:
+            return self.warmup_lr + t * (self.base_lr - self.warmup_lr) / self.warmup_steps
+        if self.name == "cosine":
+            if t >= self.total_steps:
+                return self.min_lr
+            return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * t / self.total_steps))
+        if self.name == "linear":  # official LinearLRScheduler: decays to 1% of base after warm-up
+            frac = min(1.0, (t - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+            return self.base_lr - (self.base_lr - self.base_lr * 0.01) * frac
+        return self.base_lr * self.decay_rate ** (t // self.decay_steps)
+
+    def apply(self) -> float:
+        lr = self.lr_at(self.step_count)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def step(self) -> float:
+        """Call after each optimizer update: advances the counter and sets the next update's rate."""
+        self.step_count += 1
+        return self.apply()
+
+    @property
+    def lr(self) -> float:
+        return self.lr_at(self.step_count)
+
+    def state_dict(self) -> dict:
+        return {
+            "step_count": self.step_count,
+            "base_lr": self.base_lr,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "warmup_lr": self.warmup_lr,
+            "min_lr": self.min_lr,
+            "name": self.name,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in ("base_lr", "total_steps", "warmup_steps", "warmup_lr", "min_lr", "name"):
+            if key in state and state[key] != getattr(self, key):
+                raise ValueError(
+                    f"checkpoint schedule {key}={state[key]!r} differs from this run's {getattr(self, key)!r}; "
+                    "resume with the same config (batch size, world size, epochs) or start a new run"
+                )
+        self.step_count = int(state["step_count"])
+        self.apply()
