@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from videofocalnet.data.dataset import (
+    BadVideoTracker,
+    TooManyBadVideosError,
+    VideoDataset,
+    collate_skip_bad,
+    sample_seed,
+)
+from videofocalnet.data.transforms import EvalTransform, TrainTransform
+
+SMALL_TRAIN = TrainTransform(short_side=32, size=28)
+
+
+def test_train_sample_shape_label_and_reproducibility(video_dataset_dir):
+    root, list_file = video_dataset_dir(n=3)
+    ds = VideoDataset(list_file=list_file, root=root, num_frames=4, mode="train", train_transform=SMALL_TRAIN,
+                      seed=1, num_classes=3)
+    assert len(ds) == 3
+    s = ds[2]
+    assert s["video"].shape == (4, 3, 28, 28) and s["video"].dtype == torch.float32
+    assert (s["label"], s["index"]) == (2, 2) and s["path"].endswith("class2/v002.mp4")
+    assert torch.equal(ds[2]["video"], s["video"])  # same (seed, epoch, index) -> same clip
+    ds.set_epoch(1)
+    assert not torch.equal(ds[2]["video"], s["video"])  # a new epoch draws new frames/augmentation
+    ds.set_epoch(0)
+    assert torch.equal(ds[2]["video"], s["video"])
+
+
+def test_val_and_test_views(video_dataset_dir):
+    root, list_file = video_dataset_dir(n=2, size=40)
+    val = VideoDataset(list_file=list_file, root=root, num_frames=4, mode="val",
+                       eval_transform=EvalTransform(short_side=32, crop=32))
+    assert val[0]["video"].shape == (4, 3, 32, 32)
+    test = VideoDataset(list_file=list_file, root=root, num_frames=4, mode="test", num_clips=2, num_crops=3,
+                        eval_transform=EvalTransform(short_side=32, crop=32, num_crops=3))
+    views = test[1]["video"]
+    assert views.shape == (6, 4, 3, 32, 32)
+    # view 1 (clip 0, centre crop) differs from view 4 (clip 1, centre crop) only through the frames sampled
+    assert not torch.equal(views[1], views[4])
+    dense = VideoDataset(list_file=list_file, root=root, num_frames=4, frame_interval=2, mode="test",
+                         sampling="dense", num_clips=3, eval_transform=EvalTransform(short_side=32, crop=32))
+    assert dense[0]["video"].shape == (3, 4, 3, 32, 32)
+
+
+def test_frames_come_from_the_sampled_indices(video_dataset_dir, tmp_path, pattern):
+    """Decode the raw clip the dataset would build and check its frames are the TSN centres."""
+    root, list_file = video_dataset_dir(n=1, num_frames=16, size=48)
+    ds = VideoDataset(list_file=list_file, root=root, num_frames=4, mode="val")
+    from videofocalnet.data.decode import open_video
+
+    with open_video(ds.video_path(0)) as reader:
+        idx = ds._clip_indices(reader.num_frames, ds.generator_for(0))
+        frames = reader.read(idx[0])
+    assert idx == [[2, 6, 10, 14]] and pattern(frames) == [2, 6, 10, 14]
+
+
+def test_bad_video_returns_error_sample(video_dataset_dir):
+    root, list_file = video_dataset_dir(n=3, bad=[1])
+    ds = VideoDataset(list_file=list_file, root=root, num_frames=4, train_transform=SMALL_TRAIN)
+    s = ds[1]
+    assert s["video"] is None and "DecodeError" in s["error"] and s["path"].endswith("v001.mp4")
+    missing = list_file.parent / "missing.csv"
+    missing.write_text("nowhere/x.mp4,0\n")
+    s = VideoDataset(list_file=missing, root=root, num_frames=4)[0]
+    assert s["video"] is None and "does not exist" in s["error"]
+
+
+def test_label_validation_names_file_and_line(video_dataset_dir, tmp_path):
+    root, _ = video_dataset_dir(n=1)
+    lst = tmp_path / "bad_labels.txt"
+    lst.write_text("class0/v000.mp4 0\nclass0/v000.mp4 7\n")  # mmaction format
+    with pytest.raises(ValueError, match=r"bad_labels.txt:2.*7"):
+        VideoDataset(list_file=lst, root=root, num_classes=3)
+    assert len(VideoDataset(list_file=lst, root=root)) == 2  # without num_classes any label >= 0 is fine
+
+
+def test_argument_validation(video_dataset_dir):
+    root, list_file = video_dataset_dir(n=1)
+    with pytest.raises(ValueError):
+        VideoDataset(list_file=list_file, root=root, mode="eval")
+    with pytest.raises(ValueError):
+        VideoDataset(list_file=list_file, root=root, mode="train", num_clips=4)
+    with pytest.raises(ValueError):
+        VideoDataset(list_file=list_file, root=root, mode="test", num_crops=3, eval_transform=EvalTransform())
+
+
+def test_collate_skip_bad():
+    good = dict(video=torch.zeros(2, 3, 4, 4), label=1, index=0, path="a.mp4")
+    bad = dict(video=None, label=2, index=1, path="b.mp4", error="DecodeError: broken")
+    out = collate_skip_bad([good, bad, dict(good, index=2, label=0, path="c.mp4")])
+    assert out["video"].shape == (2, 2, 3, 4, 4)
+    assert out["label"].tolist() == [1, 0] and out["label"].dtype == torch.long
+    assert out["index"].tolist() == [0, 2] and out["path"] == ["a.mp4", "c.mp4"]
+    assert out["bad"] == [("b.mp4", "DecodeError: broken")]
+    all_bad = collate_skip_bad([bad])
+    assert all_bad["video"] is None and all_bad["label"].numel() == 0 and len(all_bad["bad"]) == 1
+
+
+def test_bad_video_tracker(caplog):
+    tracker = BadVideoTracker(max_bad_fraction=0.1, min_seen=20)
+    with caplog.at_level(logging.WARNING):
+        tracker.update(9, [("x.mp4", "broken")])  # 10% bad, but only 10 seen: no decision yet
+        tracker.update(10, [("x.mp4", "broken")])  # same path again: counted, logged once
+    assert [r.getMessage().count("x.mp4") for r in caplog.records] == [1]
+    assert tracker.summary() == dict(seen=21, bad=2, bad_fraction=2 / 21, bad_paths=["x.mp4"])
+    with pytest.raises(TooManyBadVideosError, match="y.mp4"):
+        tracker.update(0, [("y.mp4", "truncated")])  # 3 / 22 > 10%
+
+
+def test_sample_seed_mixes_all_parts():
+    seeds = {sample_seed(s, e, i) for s in range(3) for e in range(3) for i in range(3)}
+    assert len(seeds) == 27
