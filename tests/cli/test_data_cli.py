@@ -125,7 +125,12 @@ def test_prepare_data_kinetics_then_check_data(videos: Path, tmp_path: Path, run
     header = ["label", "youtube_id", "time_start", "time_end", "split"]
     with (ann / "train.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows(
-            [header, ["running", "a", 0, 10, "train"], ["jumping", "b", 0, 10, "train"], ["jumping", "gone", 0, 10, "train"]]
+            [
+                header,
+                ["running", "a", 0, 10, "train"],
+                ["jumping", "b", 0, 10, "train"],
+                ["jumping", "gone", 0, 10, "train"],
+            ]
         )
     with (ann / "validate.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows([header, ["running", "c", 0, 10, "val"]])

@@ -92,7 +92,8 @@ def test_bad_label_names_file_line_and_value(tmp_path: Path, line: str, value: s
 def test_num_classes_bounds_labels(tmp_path: Path) -> None:
     path = tmp_path / "list.csv"
     path.write_text("a.mp4,0\nb.mp4,4\nc.mp4,5\nd.mp4,9\n")
-    with pytest.raises(AnnotationError, match=r"list\.csv:3: label '5' is out of range for 5 classes.*and 1 more bad line;"):
+    pattern = r"list\.csv:3: label '5' is out of range for 5 classes.*and 1 more bad line;"
+    with pytest.raises(AnnotationError, match=pattern):
         read_annotation_list(path, num_classes=5)
     assert len(read_annotation_list(path, num_classes=10)) == 4
 

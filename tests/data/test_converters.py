@@ -69,7 +69,7 @@ def kinetics(tmp_path: Path) -> tuple[Path, Path]:
         "val/ddddddddddd_000030_000040.mp4",
         "val/eeeeeeeeeee_000001_000011.txt",  # wrong extension: not a video
         "fffffffffff_000000_000010.mp4",
-        "deeper/nested/ccccccccccc_000100_000110.mp4",  # two levels down: not searched
+        "deeper/nested/more/ccccccccccc_000100_000110.mp4",  # three levels down: not searched by default
     )
     return ann, videos
 
@@ -124,7 +124,8 @@ def test_kinetics_class_order_matches_official_list(official_dir: Path, tmp_path
     for entry in conversion.splits["train"]:
         name = next(n for n, yid, *_ in rows if entry.path.startswith(yid))
         assert official[entry.label] == name
-    assert len(conversion.splits["train"]) == 200 and len(conversion.missing["train"]) == 200  # repeated rows counted once
+    assert len(conversion.splits["train"]) == 200
+    assert len(conversion.missing["train"]) == 200  # repeated rows are counted once
 
 
 @pytest.mark.parametrize(
@@ -171,7 +172,9 @@ def test_ssv2_templates_map_through_labels_json(tmp_path: Path) -> None:
     touch(tmp_path / "v", "101.webm", "102.webm", "201.webm", "301.webm")
     files = [tmp_path / n for n in ("labels.json", "train.json", "validation.json", "test.json")]
     conversion = convert("ssv2", files, tmp_path / "v")
-    assert conversion.class_names == ["Moving something up", "Pushing something from left to right", "Holding something"]
+    assert conversion.class_names == [
+        "Moving something up", "Pushing something from left to right", "Holding something"
+    ]
     assert [(e.path, e.label) for e in conversion.splits["train"]] == [("101.webm", 1), ("102.webm", 0)]
     assert [(e.path, e.label) for e in conversion.splits["val"]] == [("201.webm", 2)]
     assert conversion.missing == {"train": ["103"], "val": []}
@@ -194,7 +197,9 @@ def test_ssv2_matches_official_names(official_dir: Path, tmp_path: Path) -> None
     official = read_label_list(official_dir / "labels" / "ssv2_174_labels.csv")
     (tmp_path / "labels.json").write_text(json.dumps({name: str(i) for i, name in enumerate(official)}))
     # Rebuild a template from each class by bracketing its first 'something'.
-    entries = [{"id": str(i), "template": name.replace("something", "[something]", 1)} for i, name in enumerate(official)]
+    entries = [
+        {"id": str(i), "template": name.replace("something", "[something]", 1)} for i, name in enumerate(official)
+    ]
     (tmp_path / "train.json").write_text(json.dumps(entries))
     touch(tmp_path / "v", *(f"{i}.webm" for i in range(len(official))))
     conversion = convert("ssv2", [tmp_path / "labels.json", tmp_path / "train.json"], tmp_path / "v")
@@ -233,7 +238,8 @@ def test_diving48_label_out_of_vocab(tmp_path: Path) -> None:
     (tmp_path / "Diving48_vocab.json").write_text(json.dumps([["Back", "Dive", "NoTwis", "PIKE"]]))
     (tmp_path / "Diving48_V2_train.json").write_text(json.dumps([{"vid_name": "a_1", "label": 1}]))
     (tmp_path / "v").mkdir()
-    with pytest.raises(ConversionError, match=r"Diving48_V2_train\.json: entry 0 \(a_1\): label 1 is not a class index 0\.\.0"):
+    pattern = r"Diving48_V2_train\.json: entry 0 \(a_1\): label 1 is not a class index 0\.\.0"
+    with pytest.raises(ConversionError, match=pattern):
         convert("diving48", [tmp_path], tmp_path / "v")
 
 
@@ -297,7 +303,10 @@ def test_registry_and_video_index(tmp_path: Path) -> None:
         convert("ucf101", [], tmp_path)
     with pytest.raises(FileNotFoundError, match="video folder not found"):
         VideoIndex(tmp_path / "nope")
-    touch(tmp_path / "v", "a.MP4", "sub/a.mp4", "sub/b.mp4", ".hidden/c.mp4", "notes.txt")
+    touch(tmp_path / "v", "a.MP4", "sub/a.mp4", "sub/b.mp4", ".hidden/c.mp4", "notes.txt", "train/cls/d.mp4",
+          "train/cls/deep/e.mp4", "sub/x/b.mp4")
     index = VideoIndex(tmp_path / "v")
-    assert index.by_stem == {"a": "a.MP4", "b": "sub/b.mp4"}
-    assert index.duplicates == [("a.MP4", "sub/a.mp4")]
+    assert index.by_stem == {"a": "a.MP4", "b": "sub/b.mp4", "d": "train/cls/d.mp4"}
+    assert index.duplicates == [("a.MP4", "sub/a.mp4"), ("sub/b.mp4", "sub/x/b.mp4")]
+    assert VideoIndex(tmp_path / "v", depth=0).by_stem == {"a": "a.MP4"}
+    assert "e" in VideoIndex(tmp_path / "v", depth=3).by_stem

@@ -14,14 +14,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--annotations", nargs="+", required=True, metavar="PATH",
         help="the dataset's official annotation files (or folders holding them)",
     )
-    parser.add_argument("--videos", required=True, help="video folder (searched with its immediate subfolders)")
+    parser.add_argument("--videos", required=True, help="video folder (searched with its subfolders, see --depth)")
+    parser.add_argument("--depth", type=int, default=2, help="subfolder levels searched for videos (0: only --videos)")
     parser.add_argument("--out", required=True, help="output folder for train.csv, val.csv, labels.csv, missing.txt")
     parser.add_argument("--ext", default="mp4,webm,mkv,avi,mov,m4v", help="comma-separated video extensions")
     parser.add_argument(
         "--labels", default=None,
         help="official label list (id,name CSV) fixing the class ids; needed for ActivityNet checkpoint compatibility",
     )
-    parser.add_argument("--max-listed", type=int, default=50, help="missing videos to print per split (all in missing.txt)")
+    parser.add_argument(
+        "--max-listed", type=int, default=50, help="missing videos to print per split (all go to missing.txt)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     extensions = [e.strip().lstrip(".") for e in args.ext.split(",") if e.strip()]
     try:
         class_names = read_label_list(args.labels) if args.labels else None
-        index = VideoIndex(args.videos, extensions=extensions)
+        index = VideoIndex(args.videos, extensions=extensions, depth=args.depth)
         conversion = convert(args.dataset, args.annotations, index, extensions=extensions, class_names=class_names)
         written = write_conversion(conversion, args.out)
     except (AnnotationError, FileNotFoundError, ValueError) as err:
@@ -51,5 +54,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"  ... {len(names) - args.max_listed} more")
     if any(conversion.missing.values()):
         print(f"missing videos are left out of the lists and written to {written['missing']}")
+    if index.duplicates:
+        first, other = index.duplicates[0]
+        print(
+            f"warning: {len(index.duplicates)} video names occur in several folders; the shallowest/first was used "
+            f"(e.g. {first} over {other})"
+        )
     print(f"labels -> {written['labels']}")
     return 0

@@ -69,31 +69,45 @@ class Conversion:
 
 
 class VideoIndex:
-    """Video files in a folder and its immediate subfolders, by name without extension.
+    """Video files in a folder and its subfolders down to ``depth`` levels, by name without extension.
 
-    One scan up front instead of a ``stat`` per candidate name: Kinetics has ~650k candidate names and per-class
-    or train/val subfolders, and a folder scan is what makes "any of these layouts" cheap.
+    One scan up front instead of a ``stat`` per candidate name: Kinetics has ~650k candidate names and comes in
+    flat, per-class (``abseiling/x.mp4``), per-split (``train/x.mp4``) and per-split-per-class
+    (``train/abseiling/x.mp4``, hence the default depth 2) layouts; a folder scan makes "any of these" cheap.
+    When a name occurs twice, the shallower file wins, then the first in sorted order; the others are kept in
+    ``duplicates`` so they can be reported.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, extensions: Sequence[str] = DEFAULT_EXTENSIONS) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+        depth: int = 2,
+    ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"video folder not found: {self.root}")
         exts = {"." + e.lower().lstrip(".") for e in extensions}
         self.by_stem: dict[str, str] = {}
         self.duplicates: list[tuple[str, str]] = []
-        top_files, subdirs = self._scan(self.root)
-        for folder, files in [(None, top_files)] + [(d, self._scan(self.root / d)[0]) for d in sorted(subdirs)]:
-            for name in sorted(files):
-                stem, ext = os.path.splitext(name)
-                if ext.lower() not in exts:
-                    continue
-                relative = name if folder is None else f"{folder}/{name}"
-                if stem in self.by_stem:
-                    # Top-level files win, then subfolders in sorted order; keep the loser for the report.
-                    self.duplicates.append((self.by_stem[stem], relative))
-                else:
-                    self.by_stem[stem] = relative
+        level = [""]  # folders (relative, "" = root) at the current depth, breadth first
+        for current_depth in range(depth + 1):
+            next_level: list[str] = []
+            for folder in level:
+                files, subdirs = self._scan(self.root / folder if folder else self.root)
+                for name in sorted(files):
+                    stem, ext = os.path.splitext(name)
+                    if ext.lower() not in exts:
+                        continue
+                    relative = f"{folder}/{name}" if folder else name
+                    if stem in self.by_stem:
+                        self.duplicates.append((self.by_stem[stem], relative))
+                    else:
+                        self.by_stem[stem] = relative
+                if current_depth < depth:
+                    next_level.extend(f"{folder}/{d}" if folder else d for d in sorted(subdirs))
+            level = next_level
 
     @staticmethod
     def _scan(folder: Path) -> tuple[list[str], list[str]]:
@@ -353,7 +367,9 @@ def convert_ssv2(
                 raise ConversionError(f"{where} (id {entry['id']}): no 'template' (is this the unlabelled test.json?)")
             name = _ssv2_template_class(str(entry["template"]))
             if name not in id_of:
-                raise ConversionError(f"{where} (id {entry['id']}): template class {name!r} is not in {labels_path.name}")
+                raise ConversionError(
+                    f"{where} (id {entry['id']}): template class {name!r} is not in {labels_path.name}"
+                )
             items[split].append(([str(entry["id"]).strip()], id_of[name]))
     if not items:
         raise ConversionError("Something-Something-v2 needs train.json and/or validation.json among the annotations")
@@ -510,16 +526,17 @@ def reorder_classes(conversion: Conversion, class_names: Sequence[str], *, sourc
     if len(new_id) != len(class_names):
         dup = next(n for n, c in Counter(class_names).items() if c > 1)
         raise ConversionError(f"{source}: duplicate class name {dup!r}")
-    used = {conversion.class_names[label] for entries in conversion.splits.values() for e in entries for label in e.labels}
+    used = {conversion.class_names[x] for entries in conversion.splits.values() for e in entries for x in e.labels}
     unknown = sorted(n for n in conversion.class_names if n not in new_id and n in used)
     if unknown:
         raise ConversionError(f"{source}: {len(unknown)} classes of the annotations are not in it, e.g. {unknown[:5]}")
     mapping = {old: new_id[name] for old, name in enumerate(conversion.class_names) if name in new_id}
+
+    def remap(label: int | tuple[int, ...]) -> int | tuple[int, ...]:
+        return mapping[label] if isinstance(label, int) else tuple(mapping[x] for x in label)
+
     splits = {
-        split: [
-            AnnotationEntry(e.path, mapping[e.label] if isinstance(e.label, int) else tuple(mapping[x] for x in e.label), e.line)
-            for e in entries
-        ]
+        split: [AnnotationEntry(e.path, remap(e.label), e.line) for e in entries]
         for split, entries in conversion.splits.items()
     }
     return Conversion(conversion.dataset, list(class_names), splits, dict(conversion.missing))
