@@ -82,6 +82,8 @@ def model_kwargs(cfg: Config) -> dict[str, Any]:
 def build_model(cfg: Config) -> nn.Module:
     from videofocalnet.models import create_model
 
+    if cfg.MODEL.NUM_CLASSES < 1:
+        raise ConfigError("set DATA.NUM_CLASSES (or MODEL.NUM_CLASSES) to the number of classes")
     model = create_model(resolve_model_name(cfg.MODEL.TYPE), **model_kwargs(cfg))
     if cfg.TRAIN.USE_CHECKPOINT:  # the official flag never reached the model; here it does
         model.set_grad_checkpointing(True)

@@ -59,7 +59,7 @@ class DataConfig:
     VAL_FILE: str = ""
     TEST_FILE: str = ""  # ours: list used by `videofocalnet eval`; empty -> VAL_FILE
     NUM_FRAMES: int = 32
-    NUM_CLASSES: int = 101
+    NUM_CLASSES: int = 0  # 0 -> MODEL.NUM_CLASSES (official default 101 contradicted MODEL's 1000)
     LABEL_LIST: str = ""  # CSV "id,name" with header; relative paths resolve against the config file's folder too
     BATCH_SIZE: int = 128  # per process (per GPU), as in the official code
     DATA_PATH: str = ""  # official, unused
@@ -107,7 +107,7 @@ class ModelConfig:
     TYPE: str = "videofocalnet_tiny"  # official names (videofocalnet_tiny) or registered ones (video_focalnet_tiny)
     NAME: str = ""  # free-form run name
     RESUME: str = ""  # official: checkpoint to resume from (same as --resume)
-    NUM_CLASSES: int = 1000
+    NUM_CLASSES: int = 0  # 0 -> DATA.NUM_CLASSES; one of the two must be set
     DROP_RATE: float = 0.0
     DROP_PATH_RATE: float = 0.1
     DROP_PATH_MODE: str = "frame"  # ours: "frame" drops frames independently (official), "video" whole clips
@@ -232,10 +232,14 @@ class Config:
 
     def validate(self) -> "Config":
         """Cross-field checks that a single key's type cannot express."""
+        if self.MODEL.NUM_CLASSES == 0:
+            self.MODEL.NUM_CLASSES = self.DATA.NUM_CLASSES
+        if self.DATA.NUM_CLASSES == 0:
+            self.DATA.NUM_CLASSES = self.MODEL.NUM_CLASSES
         checks: list[tuple[bool, str]] = [
             (self.DATA.NUM_FRAMES >= 1, f"DATA.NUM_FRAMES must be >= 1, got {self.DATA.NUM_FRAMES}"),
             (self.DATA.BATCH_SIZE >= 1, f"DATA.BATCH_SIZE must be >= 1, got {self.DATA.BATCH_SIZE}"),
-            (self.MODEL.NUM_CLASSES >= 1, f"MODEL.NUM_CLASSES must be >= 1, got {self.MODEL.NUM_CLASSES}"),
+            (self.MODEL.NUM_CLASSES >= 0, f"MODEL.NUM_CLASSES must be >= 0, got {self.MODEL.NUM_CLASSES}"),
             (
                 self.DATA.NUM_CLASSES == self.MODEL.NUM_CLASSES,
                 f"DATA.NUM_CLASSES ({self.DATA.NUM_CLASSES}) != MODEL.NUM_CLASSES ({self.MODEL.NUM_CLASSES})",
@@ -504,7 +508,9 @@ def save_config(cfg: Config, path: str | Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=None)
+    data = config_to_dict(cfg)
+    data["BASE"] = [""]  # already merged: the saved file stands alone
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
