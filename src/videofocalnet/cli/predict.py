@@ -1,0 +1,120 @@
+"""``videofocalnet predict PATH... --checkpoint CKPT``: top-k classes per video, or a timeline of predictions.
+
+Folders expand to the videos under them (with a progress bar). With ``--window``/``--stride`` (seconds) every
+video gets a timeline written as ``<stem>.timeline.{json,csv,png}`` in ``--out-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="video files, frame folders, or folders of videos")
+    parser.add_argument("--checkpoint", required=True, help="weights checkpoint (.safetensors)")
+    parser.add_argument("--labels", default=None, help="label list (id,name CSV or one name per line); "
+                        "overrides the names stored in the checkpoint")
+    parser.add_argument("--views", default="1x1", help="CLIPSxCROPS test views, softmax averaged (official: 4x3)")
+    parser.add_argument("--topk", type=int, default=5, help="classes to report per video")
+    parser.add_argument("--json", default=None, metavar="FILE", help="write all results as JSON")
+    parser.add_argument("--csv", default=None, metavar="FILE", help="write results as CSV (one row per rank)")
+    parser.add_argument("--window", type=float, default=None, metavar="SECONDS", help="timeline window length")
+    parser.add_argument("--stride", type=float, default=None, metavar="SECONDS",
+                        help="timeline stride (default: the window length)")
+    parser.add_argument("--fps", type=float, default=None, help="frame rate for frame folders in timeline mode")
+    parser.add_argument("--out-dir", default="timelines", help="where timeline JSON/CSV/PNG files go")
+    parser.add_argument("--batch-size", type=int, default=8, help="views per forward pass")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _print_prediction(path: str, topk: list[tuple[str, float]]) -> None:
+    print(path)
+    for name, prob in topk:
+        print(f"  {prob:7.4f}  {name}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from videofocalnet.data.decode import DecodeError
+    from videofocalnet.inference.classifier import VideoClassifier, expand_video_paths, parse_views
+
+    if args.topk < 1:
+        print(f"error: --topk must be >= 1, got {args.topk}", file=sys.stderr)
+        return 2
+    if args.stride is not None and args.window is None:
+        print("error: --stride needs --window", file=sys.stderr)
+        return 2
+    try:
+        parse_views(args.views)
+        paths = expand_video_paths(args.paths)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    classifier = VideoClassifier.from_checkpoint(args.checkpoint, labels=args.labels, device=args.device,
+                                                 batch_size=args.batch_size)
+    results: list[dict] = []
+    errors: list[dict] = []
+    progress = not args.no_progress
+
+    if args.window is not None:
+        from tqdm.auto import tqdm
+
+        from videofocalnet.inference.timeline import predict_timeline
+
+        out_dir = Path(args.out_dir)
+        stride = args.window if args.stride is None else args.stride
+        for path in tqdm(paths, desc="predict", unit="video", disable=not progress or len(paths) < 2):
+            try:
+                timeline = predict_timeline(classifier, path, window_s=args.window, stride_s=stride,
+                                            views=args.views, topk=args.topk, fps=args.fps, progress=progress)
+            except (DecodeError, ValueError) as exc:
+                errors.append({"path": str(path), "error": str(exc)})
+                print(f"error: {exc}", file=sys.stderr)
+                continue
+            stem = out_dir / f"{Path(path).name.split('.')[0]}.timeline"
+            files = {"json": str(timeline.write_json(stem.with_suffix(".json"))),
+                     "csv": str(timeline.write_csv(stem.with_suffix(".csv"))),
+                     "plot": str(timeline.plot(stem.with_suffix(".png")))}
+            print(f"{path}: {len(timeline.windows)} windows")
+            for w in timeline.windows:
+                name, prob = w.topk[0]
+                print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  {prob:7.4f}  {name}")
+            print(f"  wrote {files['json']}, {files['csv']}, {files['plot']}")
+            results.append({**timeline.to_dict(), "files": files})
+    else:
+        for path, pred in zip(paths, classifier.predict_many(paths, views=args.views, topk=args.topk,
+                                                              progress=progress)):
+            if isinstance(pred, Exception):
+                errors.append({"path": str(path), "error": str(pred)})
+                print(f"error: {pred}", file=sys.stderr)
+                continue
+            _print_prediction(str(path), pred.topk)
+            results.append(pred.to_dict())
+
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"checkpoint": str(args.checkpoint), "views": args.views,
+                                               "results": results, "errors": errors}, indent=2) + "\n")
+    if args.csv:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.csv, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            if args.window is not None:
+                writer.writerow(["path", "start_s", "end_s", "rank", "label", "prob"])
+                for r in results:
+                    for w in r["windows"]:
+                        for rank, item in enumerate(w["topk"], start=1):
+                            writer.writerow([r["path"], w["start_s"], w["end_s"], rank, item["label"], item["prob"]])
+            else:
+                writer.writerow(["path", "rank", "label", "prob"])
+                for r in results:
+                    for rank, item in enumerate(r["topk"], start=1):
+                        writer.writerow([r["path"], rank, item["label"], item["prob"]])
+    if errors:
+        print(f"{len(errors)} of {len(paths)} videos failed", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,264 @@
+"""``VideoClassifier``: a checkpoint plus its preprocessing, turning video files into class probabilities.
+
+Test-time views follow the official protocol: ``clips`` temporal views (deterministic, evenly offset TSN or
+dense windows) times ``crops`` spatial crops (1 centre crop, or 3 along the long side). The softmax of every view
+is averaged (the official code sums them; the ranking is the same and a mean stays a probability).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import torch
+import torch.nn as nn
+
+from videofocalnet.inference.preprocess import PreprocessConfig, labels_from_config, preprocess_from_config
+
+__all__ = ["Prediction", "VideoClassifier", "parse_views", "clip_indices", "load_labels", "expand_video_paths",
+           "VIDEO_EXTENSIONS"]
+
+_VIEWS_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_views(views: str | tuple[int, int]) -> tuple[int, int]:
+    """``"4x3"`` -> (clips=4, crops=3). Crops must be 1 or 3 (centre, or three along the long side)."""
+    if isinstance(views, tuple):
+        clips, crops = views
+    else:
+        match = _VIEWS_RE.match(str(views))
+        if not match:
+            raise ValueError(f"views must look like CLIPSxCROPS (e.g. 4x3), got {views!r}")
+        clips, crops = int(match.group(1)), int(match.group(2))
+    if clips < 1:
+        raise ValueError(f"the number of clips must be >= 1, got {clips} (views {views!r})")
+    if crops not in (1, 3):
+        raise ValueError(f"the number of crops must be 1 or 3, got {crops} (views {views!r})")
+    return clips, crops
+
+
+def clip_indices(num_video_frames: int, preprocess: PreprocessConfig, num_clips: int) -> list[list[int]]:
+    """Frame indices of each temporal view, per the checkpoint's sampling (eval mode: deterministic)."""
+    from videofocalnet.data.sampling import dense_indices, multi_view_tsn_indices
+
+    if preprocess.sampling == "tsn":
+        return multi_view_tsn_indices(num_video_frames, preprocess.num_frames, num_clips)
+    return dense_indices(num_video_frames, preprocess.num_frames, preprocess.frame_interval, train=False,
+                         num_views=num_clips)
+
+
+def load_labels(labels: str | os.PathLike[str] | Sequence[str] | None) -> list[str] | None:
+    """Class names from a label file (``id,name`` CSV or one name per line) or a list."""
+    if labels is None:
+        return None
+    if isinstance(labels, (str, os.PathLike)):
+        from videofocalnet.data.annotations import read_label_list
+
+        return read_label_list(labels)
+    return [str(n) for n in labels]
+
+
+@dataclass
+class Prediction:
+    """Averaged class probabilities of one video (or clip) and its top-k (name, probability) pairs."""
+
+    topk: list[tuple[str, float]]
+    probs: torch.Tensor  # (num_classes,) float32, sums to 1
+    num_views: int
+    path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.topk[0][0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "num_views": self.num_views,
+            "topk": [{"label": name, "prob": round(prob, 6)} for name, prob in self.topk],
+            **self.extra,
+        }
+
+
+class VideoClassifier:
+    """A Video-FocalNet in eval mode with the preprocessing it was trained with.
+
+    ``predict`` accepts a video path (file or frame folder), decoded frames as a uint8 tensor (N, H, W, 3) which are
+    sampled and transformed like a file, or model-ready normalised float views (T, 3, H, W) / (V, T, 3, H, W) whose
+    softmaxes are averaged.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        preprocess: PreprocessConfig,
+        labels: Sequence[str] | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 8,
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.preprocess = preprocess
+        num_classes = int(getattr(model, "num_classes", 0))
+        if labels is None:
+            labels = [f"class_{i}" for i in range(num_classes)]
+        labels = list(labels)
+        if num_classes and len(labels) != num_classes:
+            raise ValueError(f"{len(labels)} labels given for a model with {num_classes} classes")
+        self.labels = labels
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike[str],
+        labels: str | os.PathLike[str] | Sequence[str] | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 8,
+    ) -> "VideoClassifier":
+        """Load a ``.safetensors`` weights checkpoint; labels given here override those stored in it."""
+        from videofocalnet.models.weights import load_model_checkpoint
+
+        model, config = load_model_checkpoint(path)
+        preprocess = preprocess_from_config(config, source=str(path))
+        names = load_labels(labels)
+        if names is None:
+            names = labels_from_config(config)
+        return cls(model, preprocess, names, device=device, batch_size=batch_size)
+
+    # ---------------------------------------------------------------------------------------------- inputs
+    def transform(self, frames: torch.Tensor, num_crops: int) -> torch.Tensor:
+        """uint8 (T, H, W, 3) sampled frames -> normalised float (num_crops, T, 3, S, S)."""
+        from videofocalnet.data.transforms import EvalTransform
+
+        p = self.preprocess
+        clip = frames.permute(0, 3, 1, 2)  # (T, H, W, 3) -> (T, 3, H, W)
+        return EvalTransform(short_side=p.short_side, crop=p.input_size, num_crops=num_crops, mean=p.mean,
+                             std=p.std)(clip)
+
+    def views_from_frames(self, frames: torch.Tensor, views: str | tuple[int, int] = "1x1") -> torch.Tensor:
+        """All decoded frames of a video, uint8 (N, H, W, 3) -> views (clips*crops, T, 3, S, S)."""
+        clips, crops = parse_views(views)
+        _check_frames(frames, "frames")
+        out = [self.transform(frames[idx], crops) for idx in clip_indices(frames.shape[0], self.preprocess, clips)]
+        return torch.cat(out)  # clips x (crops, T, 3, S, S) -> (clips*crops, T, 3, S, S)
+
+    def views_from_file(self, path: str | os.PathLike[str], views: str | tuple[int, int] = "1x1") -> torch.Tensor:
+        """Decode only the sampled frames of a file: (clips*crops, T, 3, S, S)."""
+        from videofocalnet.data.decode import open_video
+
+        clips, crops = parse_views(views)
+        with open_video(path) as reader:
+            indices = clip_indices(reader.num_frames, self.preprocess, clips)
+            return self._views_from_reader(reader, indices, crops)
+
+    def _views_from_reader(self, reader, indices: list[list[int]], crops: int) -> torch.Tensor:
+        flat = sorted({i for clip in indices for i in clip})
+        frames = reader.read(flat)  # (len(flat), H, W, 3), one sparse pass over the file
+        position = {i: k for k, i in enumerate(flat)}
+        out = [self.transform(frames[[position[i] for i in clip]], crops) for clip in indices]
+        return torch.cat(out)  # (clips*crops, T, 3, S, S)
+
+    # ---------------------------------------------------------------------------------------------- inference
+    @torch.inference_mode()
+    def probabilities(self, views: torch.Tensor) -> torch.Tensor:
+        """(V, T, 3, S, S) -> mean softmax over the V views, (num_classes,)."""
+        if views.ndim != 5:
+            raise ValueError(f"expected views (V, T, 3, H, W), got shape {tuple(views.shape)}")
+        total = None
+        for chunk in views.split(self.batch_size):
+            probs = self.model(chunk.to(self.device, torch.float32)).float().softmax(-1).sum(0)
+            total = probs if total is None else total + probs
+        return (total / views.shape[0]).cpu()
+
+    def topk(self, probs: torch.Tensor, k: int) -> list[tuple[str, float]]:
+        k = max(1, min(int(k), probs.numel()))
+        values, idx = probs.topk(k)
+        return [(self.labels[int(i)], float(v)) for v, i in zip(values, idx)]
+
+    def predict(
+        self,
+        video: str | os.PathLike[str] | torch.Tensor,
+        *,
+        views: str | tuple[int, int] = "1x1",
+        topk: int = 5,
+    ) -> Prediction:
+        """Top-k classes of one video: a path, uint8 frames (N, H, W, 3), or float views (T,3,H,W)/(V,T,3,H,W)."""
+        path = None
+        if isinstance(video, torch.Tensor):
+            if video.dtype == torch.uint8:
+                batch = self.views_from_frames(video, views)
+            elif video.is_floating_point() and video.ndim in (4, 5):
+                batch = video.unsqueeze(0) if video.ndim == 4 else video  # (T,3,H,W) -> (1,T,3,H,W)
+            else:
+                raise ValueError(
+                    "a tensor input must be uint8 frames (N, H, W, 3) or normalised float views (T, 3, H, W) / "
+                    f"(V, T, 3, H, W); got dtype {video.dtype} and shape {tuple(video.shape)}"
+                )
+        else:
+            path = str(video)
+            batch = self.views_from_file(video, views)
+        probs = self.probabilities(batch)
+        return Prediction(topk=self.topk(probs, topk), probs=probs, num_views=batch.shape[0], path=path)
+
+    def predict_many(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        views: str | tuple[int, int] = "1x1",
+        topk: int = 5,
+        progress: bool = True,
+    ) -> Iterator[Prediction | Exception]:
+        """Predict each path in turn; an unreadable video yields its ``DecodeError`` instead of stopping the batch."""
+        from tqdm.auto import tqdm
+
+        from videofocalnet.data.decode import DecodeError
+
+        paths = list(paths)
+        for path in tqdm(paths, desc="predict", unit="video", disable=not progress or len(paths) < 2):
+            try:
+                yield self.predict(path, views=views, topk=topk)
+            except DecodeError as exc:
+                yield exc
+
+
+def _check_frames(frames: torch.Tensor, name: str) -> None:
+    if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"{name} must be uint8 (N, H, W, 3), got dtype {frames.dtype} shape {tuple(frames.shape)}")
+    if frames.shape[0] < 1:
+        raise ValueError(f"{name} holds no frames")
+
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif")
+
+
+def expand_video_paths(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Files as given; a folder expands to the video files under it (recursively, sorted), or is itself one
+    video when it holds only frame images (the official raw-frame layout)."""
+    from videofocalnet.data.decode import IMAGE_EXTENSIONS
+
+    out: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            videos = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+            if videos:
+                out.extend(videos)
+            elif any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir()):
+                out.append(path)
+            else:
+                raise FileNotFoundError(f"{path}: folder holds no video files ({', '.join(VIDEO_EXTENSIONS)}) "
+                                        "and no frame images")
+        elif path.exists():
+            out.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return out
