@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         model = create_model(name, **kwargs)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            report = load_pretrained(model, official)
+            report = load_pretrained(model, state)
         for w in caught:
             print(f"warning: {w.message}", file=sys.stderr)
     except (UnsafeCheckpointError, CheckpointMismatchError, FileNotFoundError) as exc:

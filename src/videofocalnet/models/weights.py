@@ -85,11 +85,11 @@ class LoadReport:
 
 def _summarise_keys(keys: list[str], limit: int = 8) -> str:
     """Group keys that differ only in block/level indices so a 60-key temporal branch reads as a few patterns."""
-    groups: dict[str, int] = {}
+    groups: dict[str, list[str]] = {}
     for key in keys:
         pattern = re.sub(r"\.\d+\.", ".*.", re.sub(r"\.\d+\.", ".*.", key))
-        groups[pattern] = groups.get(pattern, 0) + 1
-    parts = [f"{p} (x{n})" if n > 1 else p for p, n in groups.items()]
+        groups.setdefault(pattern, []).append(key)
+    parts = [f"{p} (x{len(ks)})" if len(ks) > 1 else ks[0] for p, ks in groups.items()]
     more = f", ... ({len(parts) - limit} more patterns)" if len(parts) > limit else ""
     return ", ".join(parts[:limit]) + more
 
@@ -143,10 +143,16 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(str(path), device="cpu")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch zip archive / legacy pickle (protocol >= 2)
+        raise CheckpointMismatchError(f"{path}: not a safetensors file or a torch checkpoint (starts with {magic!r})")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = str(exc)
+        if "Weights only load failed" not in reason:
+            raise CheckpointMismatchError(f"{path}: corrupt torch checkpoint ({reason.strip()[:200]})") from None
         match = re.search(r"(Unsupported global: GLOBAL [^\s]+|unsupported GLOBAL [^\s]+[^\n]*|"
                           r"Can only [^\n]*)", reason)
         detail = match.group(0) if match else reason.strip().splitlines()[-1]
