@@ -210,19 +210,16 @@ def _rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
 
 
 def _hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    # Closed form per channel (n = 5, 3, 1 for R, G, B): v - v*s*clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6.
+    # Equal to the sector-table form (torchvision) but several times cheaper on CPU.
     h, s, v = x.unbind(dim=-3)
-    i = torch.floor(h * 6.0)
-    f = h * 6.0 - i
-    i = i.to(torch.int64) % 6
-    p = (v * (1.0 - s)).clamp(0.0, 1.0)
-    q = (v * (1.0 - s * f)).clamp(0.0, 1.0)
-    t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0)
-    mask = i.unsqueeze(-3) == torch.arange(6, device=i.device).view(-1, 1, 1)  # (..., 6, H, W)
-    a1 = torch.stack((v, q, p, p, t, v), dim=-3)
-    a2 = torch.stack((t, v, v, q, p, p), dim=-3)
-    a3 = torch.stack((p, p, t, v, v, q), dim=-3)
-    a4 = torch.stack((a1, a2, a3), dim=-4)  # (..., 3, 6, H, W)
-    return torch.einsum("...ijk,...xijk->...xjk", mask.to(x.dtype), a4)
+    h6 = h * 6.0
+    vs = v * s
+    channels = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(h6 + n, 6.0)
+        channels.append(v - vs * torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0))
+    return torch.stack(channels, dim=-3)
 
 
 def _adjust_hue(x: torch.Tensor, shift: float) -> torch.Tensor:
