@@ -64,6 +64,12 @@ def write_tiny_config(tiny_videos, tmp_path):
     return _write
 
 
+@pytest.fixture
+def cli():
+    """``cli("train", "--cfg", ...)`` -> CompletedProcess of a fresh ``python -m videofocalnet`` process."""
+    return run_cli
+
+
 def run_cli(*args: str, env_extra: dict[str, str] | None = None, torchrun: int = 0,
             timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python -m videofocalnet ...`` (or under ``torch.distributed.run``) in a fresh process."""
