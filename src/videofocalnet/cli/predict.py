@@ -75,10 +75,10 @@ def run(args: argparse.Namespace) -> int:
                 errors.append({"path": str(path), "error": str(exc)})
                 print(f"error: {exc}", file=sys.stderr)
                 continue
-            stem = out_dir / f"{Path(path).name.split('.')[0]}.timeline"
-            files = {"json": str(timeline.write_json(stem.with_suffix(".json"))),
-                     "csv": str(timeline.write_csv(stem.with_suffix(".csv"))),
-                     "plot": str(timeline.plot(stem.with_suffix(".png")))}
+            stem = f"{Path(path).name.split('.')[0]}.timeline"
+            files = {"json": str(timeline.write_json(out_dir / f"{stem}.json")),
+                     "csv": str(timeline.write_csv(out_dir / f"{stem}.csv")),
+                     "plot": str(timeline.plot(out_dir / f"{stem}.png"))}
             print(f"{path}: {len(timeline.windows)} windows")
             for w in timeline.windows:
                 name, prob = w.topk[0]

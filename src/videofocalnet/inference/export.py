@@ -121,7 +121,8 @@ def load_exported(path: str | os.PathLike[str], format: str) -> Callable[[torch.
         module.eval()
         return lambda x: module(x)
     if format == "exported-program":
-        module = torch.export.load(str(path)).module()
+        with open(path, "rb") as handle:  # a buffer, so any file name loads (a path must end in .pt2)
+            module = torch.export.load(handle).module()
         return lambda x: module(x)
     raise ValueError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
 
