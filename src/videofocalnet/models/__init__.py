@@ -11,6 +11,7 @@ from videofocalnet.models.video_focalnet import (
     video_focalnet_small,
     video_focalnet_tiny,
 )
+from videofocalnet.models import design_space  # registers the spatial/joint/divided/factorized variants
 
 __all__ = [
     "MODULATIONS", "SpatioTemporalFocalModulation", "create_model", "is_model", "list_models", "register_model",
