@@ -1,7 +1,19 @@
-"""videofocalnet: Video-FocalNets (ICCV 2023) for video action recognition."""
+"""videofocalnet: Video-FocalNets (ICCV 2023) for video action recognition.
+
+The top-level names are resolved lazily, so ``import videofocalnet`` (and the CLI's ``--help``) does not pay for
+importing torch.
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from videofocalnet.models import VideoFocalNet, create_model, list_models  # noqa: E402
-
 __all__ = ["VideoFocalNet", "create_model", "list_models", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in ("VideoFocalNet", "create_model", "list_models"):
+        from videofocalnet import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'videofocalnet' has no attribute {name!r}")
