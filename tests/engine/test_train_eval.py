@@ -130,3 +130,26 @@ def test_eval_two_ranks_scores_every_video_once(write_tiny_config, tmp_path, cli
     assert [int(r["index"]) for r in outs[2]] == list(range(9))
     for a, b in zip(outs[0], outs[2]):
         assert a["pred"] == b["pred"] and float(a["score"]) == pytest.approx(float(b["score"]), abs=1e-6)
+
+
+def test_pretrained_path_initialises_the_model(write_tiny_config, tmp_path):
+    """TRAIN.PRETRAINED_PATH goes through the weight loaders; with every learning rate 0 the trained weights are
+    exactly the pretrained ones (and differ from the seed's own init)."""
+    from videofocalnet.engine.build import build_model, model_kwargs
+    from videofocalnet.engine.train import train
+    from videofocalnet.models.weights import save_model_checkpoint
+
+    cfg = load_config(write_tiny_config(), ["TRAIN.EPOCHS", "1", "TRAIN.WARMUP_EPOCHS", "0", "TRAIN.BASE_LR", "0",
+                                            "TRAIN.WARMUP_LR", "0", "TRAIN.MIN_LR", "0"])
+    torch.manual_seed(123)
+    source = build_model(cfg)
+    path = save_model_checkpoint(tmp_path / "pre.safetensors", source, model_name="video_focalnet_tiny",
+                                 model_kwargs=model_kwargs(cfg))
+    cfg.TRAIN.PRETRAINED_PATH = str(path)
+    train(cfg, output=tmp_path / "run", progress=False)
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
+    for name, value in source.state_dict().items():
+        assert torch.equal(trained[name], value), name
+    torch.manual_seed(0)  # the run's own seed (SEED + rank) would have built different weights
+    own = build_model(cfg).state_dict()
+    assert not torch.equal(own["head.weight"], trained["head.weight"])

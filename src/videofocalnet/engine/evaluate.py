@@ -82,11 +82,11 @@ def compute_metrics(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, flo
     topk = scores.topk(min(5, k), dim=1).indices  # (N, 5)
     hit5 = (topk == labels[:, None]).any(dim=1)
     hit1 = topk[:, 0] == labels
-    per_class = [hit1[labels == c].float().mean().item() for c in labels.unique().tolist()]
+    per_class = [hit1[labels == c].double().mean().item() for c in labels.unique().tolist()]
     nll = F.nll_loss(scores.clamp_min(1e-12).log(), labels).item()
     return {
-        "top1": 100.0 * hit1.float().mean().item(),
-        "top5": 100.0 * hit5.float().mean().item(),
+        "top1": 100.0 * hit1.double().mean().item(),
+        "top5": 100.0 * hit5.double().mean().item(),
         "mean_class_acc": 100.0 * sum(per_class) / len(per_class),
         "loss": nll,
     }

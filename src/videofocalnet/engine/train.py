@@ -34,7 +34,6 @@ from videofocalnet.engine.checkpoint import (
     load_training_state,
     restore_rng_state,
     save_training_state,
-    save_weights,
 )
 from videofocalnet.engine.config import Config, config_from_dict, config_to_dict, save_config
 from videofocalnet.engine.distributed import DistInfo, all_reduce_sum, barrier, cleanup, init_distributed, seed_everything
@@ -88,11 +87,13 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def _weights_meta(cfg: Config, *, epoch: int, step: int, metrics: dict[str, Any] | None, ema: bool) -> dict[str, Any]:
-    return {
-        "format": "videofocalnet-weights/1",
-        "model_name": build.resolve_model_name(cfg.MODEL.TYPE),
-        "model_kwargs": build.model_kwargs(cfg),
+def _export_weights(path: Path, module: nn.Module, cfg: Config, *, epoch: int, step: int,
+                    metrics: dict[str, Any] | None, ema: bool) -> Path:
+    """Weights in the project's safetensors format (``videofocalnet.models.weights``: the embedded model name and
+    kwargs let ``predict``/``export`` rebuild the model without a config), with the run's config and metrics."""
+    from videofocalnet.models.weights import save_model_checkpoint
+
+    extra = {
         "num_classes": cfg.MODEL.NUM_CLASSES,
         "num_frames": cfg.DATA.NUM_FRAMES,
         "input_size": cfg.DATA.INPUT_SIZE,
@@ -105,6 +106,8 @@ def _weights_meta(cfg: Config, *, epoch: int, step: int, metrics: dict[str, Any]
         "metrics": metrics or {},
         "config": config_to_dict(cfg),
     }
+    return save_model_checkpoint(path, module, model_name=build.resolve_model_name(cfg.MODEL.TYPE),
+                                 model_kwargs=build.model_kwargs(cfg), extra=extra)
 
 
 def _load_pretrained(model: nn.Module, path: str, log) -> None:
@@ -341,11 +344,11 @@ def _train(cfg: Config, info: DistInfo, *, output, resume, auto_resume, progress
             if last_val["top1"] > state.best_top1:
                 state.best_top1, state.best_epoch = last_val["top1"], epoch
                 if info.is_main:
-                    save_weights(run_dir / BEST_NAME, eval_model.state_dict(), _weights_meta(
-                        cfg, epoch=epoch, step=state.global_step, metrics=last_val, ema=eval_model is not model))
+                    _export_weights(run_dir / BEST_NAME, eval_model, cfg, epoch=epoch, step=state.global_step,
+                                    metrics=last_val, ema=eval_model is not model)
         if info.is_main and cfg.SAVE_FREQ and ((epoch + 1) % cfg.SAVE_FREQ == 0 or last_epoch):
-            save_weights(run_dir / f"epoch_{epoch + 1:04d}.safetensors", eval_model.state_dict(), _weights_meta(
-                cfg, epoch=epoch, step=state.global_step, metrics=last_val, ema=eval_model is not model))
+            _export_weights(run_dir / f"epoch_{epoch + 1:04d}.safetensors", eval_model, cfg, epoch=epoch,
+                            step=state.global_step, metrics=last_val, ema=eval_model is not model)
         state.epoch, state.batch_in_epoch = epoch + 1, 0
         save_last()
         if info.is_main:
