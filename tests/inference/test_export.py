@@ -56,7 +56,7 @@ def test_torchscript_export(checkpoint: Path, tmp_path: Path) -> None:
     model, _ = load_model_checkpoint(checkpoint)
     result = export_model(model, tmp_path / "m.torchscript.pt", format="torchscript", num_frames=4, input_size=64)
     assert result.path.is_file() and all(d <= 1e-4 for d in result.max_abs_diff.values())
-    module = torch.jit.load(str(result.path))
+    module = load_exported(result.path, "torchscript")
     x = torch.randn(2, 4, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(module(x), model.eval()(x), atol=1e-5, rtol=0)

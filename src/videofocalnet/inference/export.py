@@ -117,7 +117,9 @@ def load_exported(path: str | os.PathLike[str], format: str) -> Callable[[torch.
 
         return run
     if format == "torchscript":
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates TorchScript, still supported
+            module = torch.jit.load(str(path), map_location="cpu")
         module.eval()
         return lambda x: module(x)
     if format == "exported-program":
