@@ -124,6 +124,14 @@ def preprocess_from_config(config: Mapping[str, Any], *, source: str = "checkpoi
     if block is not None:
         return PreprocessConfig.from_dict(block, source=source)
     kwargs = config.get("model_kwargs") or {}
+    if all(k in config for k in ("num_frames", "input_size", "mean", "std")):
+        # flat keys written by engine.train before it adopted this block: TSN and short side = crop (official test)
+        try:
+            return PreprocessConfig(num_frames=int(config["num_frames"]), input_size=int(config["input_size"]),
+                                    short_side=int(config["input_size"]), mean=tuple(config["mean"]),
+                                    std=tuple(config["std"]), tubelet_size=int(kwargs.get("tubelet_size", 1)))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: {exc}") from None
     num_frames = int(kwargs.get("num_frames", 8))
     size = int(kwargs.get("img_size", 224))
     warnings.warn(
