@@ -97,22 +97,31 @@ class WholeDecodeDataset(VideoDataset):
         return out[0] if self.mode == "val" else out
 
 
-def measure(dataset: VideoDataset, *, workers: int, repeats: int, batch_size: int) -> tuple[float, list[float]]:
-    """Median clips/s over ``repeats`` epochs (the first includes starting the persistent workers, ~0.1 s; the
-    median discounts it)."""
-    loader = build_loader(dataset, batch_size=batch_size, train=dataset.mode == "train", num_workers=workers)
-    rates = []
+def _epoch_rate(loader, epoch: int) -> float:
+    set_loader_epoch(loader, epoch)
+    start = time.perf_counter()
+    clips = 0
+    for batch in loader:
+        if batch["bad"]:
+            raise RuntimeError(f"unreadable benchmark videos: {batch['bad']}")
+        clips += batch["video"].shape[0]
+    return clips / (time.perf_counter() - start)
+
+
+def measure(
+    datasets: dict[str, VideoDataset], *, workers: int, repeats: int, batch_size: int
+) -> dict[str, list[float]]:
+    """clips/s of each dataset per epoch. The pipelines' epochs alternate (A B A B ...) so that a change in
+    machine load hits both alike; the first epoch of each includes starting its persistent workers (~0.1 s)."""
+    loaders = {
+        name: build_loader(ds, batch_size=batch_size, train=ds.mode == "train", num_workers=workers)
+        for name, ds in datasets.items()
+    }
+    rates: dict[str, list[float]] = {name: [] for name in loaders}
     for epoch in range(repeats):
-        set_loader_epoch(loader, epoch)
-        start = time.perf_counter()
-        clips = 0
-        for batch in loader:
-            if batch["bad"]:
-                raise RuntimeError(f"unreadable benchmark videos: {batch['bad']}")
-            clips += batch["video"].shape[0]
-        elapsed = time.perf_counter() - start
-        rates.append(clips / elapsed)
-    return statistics.median(rates), rates
+        for name, loader in loaders.items():
+            rates[name].append(_epoch_rate(loader, epoch))
+    return rates
 
 
 def main() -> int:
@@ -143,11 +152,14 @@ def main() -> int:
         for pipeline in args.pipelines:
             for workers in args.workers:
                 row: dict[str, object] = dict(pipeline=pipeline, workers=workers)
-                for name, cls in (("sparse", VideoDataset), ("whole_decode", WholeDecodeDataset)):
-                    ds = cls(**common, **configs[pipeline])
-                    median, rates = measure(ds, workers=workers, repeats=args.repeats, batch_size=args.batch_size)
-                    row[f"{name}_clips_per_s"] = median
-                    row[f"{name}_runs"] = rates
+                datasets = {
+                    "sparse": VideoDataset(**common, **configs[pipeline]),
+                    "whole_decode": WholeDecodeDataset(**common, **configs[pipeline]),
+                }
+                rates = measure(datasets, workers=workers, repeats=args.repeats, batch_size=args.batch_size)
+                for name, runs in rates.items():
+                    row[f"{name}_clips_per_s"] = statistics.median(runs)
+                    row[f"{name}_runs"] = runs
                 row["speedup"] = row["sparse_clips_per_s"] / row["whole_decode_clips_per_s"]
                 rows.append(row)
                 print(f"  {pipeline:5s} workers={workers}: sparse {row['sparse_clips_per_s']:.2f} clips/s, "
@@ -156,12 +168,12 @@ def main() -> int:
     print()
     print(f"{args.num_videos} videos {WIDTH}x{HEIGHT}, {SECONDS}s @ {FPS} fps, H.264 gop {GOP}; "
           f"median of {args.repeats} epochs; {os.cpu_count()} CPUs")
-    header = f"| {'pipeline':<22} | workers | sparse clips/s | whole-decode clips/s | speedup |"
+    header = f"| {'pipeline':<24} | workers | sparse clips/s | whole-decode clips/s | speedup |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for r in rows:
         label = "train (TSN 8f, 224)" if r["pipeline"] == "train" else "test (4 clips x 3 crops)"
-        print(f"| {label:<22} | {r['workers']:>7} | {r['sparse_clips_per_s']:>14.2f} | "
+        print(f"| {label:<24} | {r['workers']:>7} | {r['sparse_clips_per_s']:>14.2f} | "
               f"{r['whole_decode_clips_per_s']:>20.2f} | {r['speedup']:>6.2f}x |")
     if args.json:
         args.json.write_text(json.dumps(dict(

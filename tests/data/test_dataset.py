@@ -116,3 +116,13 @@ def test_bad_video_tracker(caplog):
 def test_sample_seed_mixes_all_parts():
     seeds = {sample_seed(s, e, i) for s in range(3) for e in range(3) for i in range(3)}
     assert len(seeds) == 27
+
+
+def test_frame_folder_entries(make_frame_folder, tmp_path, pattern):
+    folder = make_frame_folder(num_frames=12, ext="jpg", name="root/clip_a")
+    lst = tmp_path / "frames.txt"
+    lst.write_text("clip_a 1\n")
+    ds = VideoDataset(list_file=lst, root=folder.parent, num_frames=4, mode="val",
+                      eval_transform=EvalTransform(short_side=32, crop=32))
+    s = ds[0]
+    assert s["video"].shape == (4, 3, 32, 32) and s["label"] == 1
