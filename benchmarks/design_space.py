@@ -1,0 +1,255 @@
+"""Train every spatio-temporal focal-modulation design with the same budget on the synthetic dataset and compare.
+
+The synthetic classes come in time-reversal pairs (moving left / right, growing / shrinking, ...) whose members share
+every per-frame statistic, so ``pair accuracy`` (does the true class beat its reversed partner?) sits at 50 % for a
+model that cannot see frame order, whatever its top-1. That makes it the number that separates the designs:
+
+    python benchmarks/design_space.py                     # all five variants, default budget (<= 25 min on 2 cores)
+    python benchmarks/design_space.py --epochs 2 --variants spatial parallel --json out.json
+
+Every variant gets the same data, the same sample order and augmentation draws, the same initial seed, the same
+optimiser and schedule. Clips are decoded once (through ``videofocalnet.data.decode``) and kept in memory as uint8,
+so the budget is spent on the models, not on re-decoding 32-frame videos every epoch; sampling (TSN) and
+augmentation are the library's, drawn per (seed, epoch, index) like ``VideoDataset``. No horizontal flip: it would
+turn "moving left" into "moving right" without changing the label.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from videofocalnet.data.dataset import VideoDataset, sample_seed
+from videofocalnet.data.decode import read_all_frames
+from videofocalnet.data.sampling import tsn_indices
+from videofocalnet.data.synthetic import generate_dataset, pair_accuracy
+from videofocalnet.data.transforms import EvalTransform, TrainTransform
+from videofocalnet.models.design_space import VARIANTS, build_variant
+from videofocalnet.models.flops import count_flops
+
+
+class ClipBank(Dataset):
+    """Decoded videos of one annotation list held in memory: uint8 (T_video, 3, H, W) per video.
+
+    ``__getitem__`` mirrors ``VideoDataset``: TSN frame indices and the transform draw from a generator seeded by
+    (seed, epoch, index), so every variant sees identical clips in every epoch.
+    """
+
+    def __init__(self, list_file: Path, root: Path, *, num_frames: int, train: bool, transform, seed: int,
+                 desc: str, progress: bool = True) -> None:
+        from tqdm.auto import tqdm
+
+        listing = VideoDataset(list_file=list_file, root=root, num_frames=num_frames, mode="val")  # parses the list
+        self.labels = [entry.label for entry in listing.entries]
+        self.videos = [
+            read_all_frames(listing.video_path(i)).permute(0, 3, 1, 2).contiguous()  # (T, H, W, 3) -> (T, 3, H, W)
+            for i in tqdm(range(len(listing)), desc=desc, unit="video", leave=False, disable=not progress)
+        ]
+        self.num_frames = num_frames
+        self.train = train
+        self.transform = transform
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        g = torch.Generator()
+        g.manual_seed(sample_seed(self.seed, self.epoch, index))
+        video = self.videos[index]
+        idx = tsn_indices(video.shape[0], self.num_frames, train=self.train, generator=g)
+        clip = self.transform(video[idx], g)  # (T, 3, h, w) float, or (1, T, 3, h, w) for EvalTransform
+        return (clip if self.train else clip[0]), self.labels[index]
+
+
+def cosine_lr(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return 0.5 * base * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    model.eval()
+    scores, labels = [], []
+    for clips, y in loader:
+        scores.append(model(clips).float())
+        labels.append(y)
+    return torch.cat(scores), torch.cat(labels)
+
+
+def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, train_set: ClipBank,
+                val_loader: DataLoader, pairs) -> dict:
+    torch.manual_seed(args.seed)  # identical initial draws wherever two variants share a module
+    model = build_variant(variant, **model_kwargs)
+    report = count_flops(model, num_frames=args.frames, img_size=args.size)
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+    order = torch.Generator().manual_seed(args.seed)  # same batch order for every variant
+    loader = DataLoader(train_set, batch_size=args.batch_size, sampler=None, shuffle=True, generator=order,
+                        drop_last=True, num_workers=0)
+    steps_per_epoch = len(loader)
+    total = args.epochs * steps_per_epoch
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=f"{variant:>10}", unit="step", disable=args.quiet)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    step = 0
+    model.train()
+    for epoch in range(args.epochs):
+        train_set.epoch = epoch
+        for clips, labels in loader:
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(step, total, steps_per_epoch, args.lr)
+            loss = F.cross_entropy(model(clips), labels, label_smoothing=args.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
+        if args.log:
+            with open(args.log, "a") as f:
+                f.write(json.dumps(dict(variant=variant, epoch=epoch, loss=float(loss.item()),
+                                        elapsed_s=time.perf_counter() - start)) + "\n")
+    train_s = time.perf_counter() - start
+    bar.close()
+    scores, labels = evaluate(model, val_loader)
+    wall_s = time.perf_counter() - start
+    cpu_s = time.process_time() - cpu_start  # all threads; what wall time would be on an idle single core
+    return dict(
+        variant=variant, params=report.params, gmacs=report.gmacs,
+        top1=float((scores.argmax(1) == labels).float().mean()), pair_acc=pair_accuracy(scores, labels, pairs),
+        final_loss=float(loss.item()), train_s=train_s, wall_s=wall_s, cpu_s=cpu_s, threads=torch.get_num_threads(),
+        epochs=args.epochs, steps=total,
+    )
+
+
+def format_table(rows: list[dict]) -> str:
+    head = (f"| {'variant':<10} | {'params (M)':>10} | {'GMACs':>7} | {'top-1 %':>7} | {'pair acc %':>10} "
+            f"| {'wall (s)':>8} | {'CPU (s)':>7} |")
+    sep = "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"
+    lines = [head, sep]
+    for r in rows:
+        lines.append(f"| {r['variant']:<10} | {r['params'] / 1e6:>10.3f} | {r['gmacs']:>7.3f} | {100 * r['top1']:>7.1f} "
+                     f"| {100 * r['pair_acc']:>10.1f} | {r['wall_s']:>8.0f} | {r['cpu_s']:>7.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "videofocalnet_synthetic"),
+                   help="dataset directory (generated there if missing or different)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--embed-dim", type=int, default=24)
+    p.add_argument("--depths", type=int, nargs=4, default=[1, 1, 2, 1])
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--videos-per-class", type=int, default=40)
+    p.add_argument("--val-per-class", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--json", default=None, help="also write the rows (and settings) to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="train this many variants at once, each in its own process with --threads (default 1) "
+                        "threads; the table then comes from their --json files")
+    p.add_argument("--log", default=None, help="append one JSON line per finished epoch to this file")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    info = generate_dataset(args.data, videos_per_class=args.videos_per_class, val_per_class=args.val_per_class,
+                            seed=args.seed, progress=not args.quiet)
+    if args.jobs > 1 and len(args.variants) > 1:
+        rows = run_in_processes(args)
+        print_table(args, rows, num_train=info.num_train, num_val=info.num_val, num_classes=info.num_classes)
+        return 0
+    # Random-resized crop from the 96 px source straight to the model size; colour jitter is off because it costs
+    # more CPU than the model at this size and the classes are defined by motion, not colour.
+    train_tf = TrainTransform(short_side=args.size, size=args.size, scale=(0.5, 1.0), flip_prob=0.0,
+                              color_jitter_prob=0.0, grayscale_prob=0.0)
+    eval_tf = EvalTransform(short_side=args.size, crop=args.size)
+    t0 = time.perf_counter()
+    train_set = ClipBank(info.train_list, info.root, num_frames=args.frames, train=True, transform=train_tf,
+                         seed=args.seed, desc="decode train", progress=not args.quiet)
+    val_set = ClipBank(info.val_list, info.root, num_frames=args.frames, train=False, transform=eval_tf,
+                       seed=args.seed, desc="decode val", progress=not args.quiet)
+    print(f"decoded {len(train_set)} train / {len(val_set)} val videos in {time.perf_counter() - t0:.0f} s",
+          file=sys.stderr)
+    val_loader = DataLoader(val_set, batch_size=32, shuffle=False, num_workers=0)
+    model_kwargs = dict(num_classes=info.num_classes, img_size=args.size, embed_dim=args.embed_dim,
+                        depths=tuple(args.depths), num_frames=args.frames, drop_path_rate=0.0)
+
+    rows = []
+    for variant in args.variants:
+        row = run_variant(variant, args, model_kwargs, train_set, val_loader, info.pairs)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)  # one JSON line per finished variant
+    print_table(args, rows, num_train=len(train_set), num_val=len(val_set), num_classes=info.num_classes)
+    return 0
+
+
+def print_table(args: argparse.Namespace, rows: list[dict], *, num_train: int, num_val: int, num_classes: int) -> None:
+    threads = sorted({r["threads"] for r in rows})
+    print(f"\n{num_train} train / {num_val} val clips, {args.frames}x{args.size}x{args.size}, {args.epochs} epochs, "
+          f"batch {args.batch_size}, torch threads {threads}, {args.jobs} job(s) at once; "
+          f"chance: top-1 {100 / num_classes:.1f} %, pair accuracy 50 %")
+    print(format_table(rows))
+    if args.json:
+        settings = {k: v for k, v in vars(args).items() if k != "json"}
+        Path(args.json).write_text(json.dumps(dict(settings=settings, rows=rows), indent=2) + "\n")
+
+
+def run_in_processes(args: argparse.Namespace) -> list[dict]:
+    """One child process per variant (``args.jobs`` at a time): on a shared machine several single-threaded
+    trainings finish sooner than one two-threaded run after another. Rows come back in ``args.variants`` order."""
+    import subprocess
+    import tempfile
+
+    forwarded = ["--data", args.data, "--epochs", args.epochs, "--batch-size", args.batch_size, "--lr", args.lr,
+                 "--weight-decay", args.weight_decay, "--label-smoothing", args.label_smoothing,
+                 "--embed-dim", args.embed_dim, "--depths", *args.depths, "--frames", args.frames, "--size", args.size,
+                 "--videos-per-class", args.videos_per_class, "--val-per-class", args.val_per_class,
+                 "--seed", args.seed, "--threads", args.threads or 1, "--quiet"]
+    if args.log:
+        forwarded += ["--log", args.log]
+    with tempfile.TemporaryDirectory() as tmp:
+        pending, running, rows = list(args.variants), [], {}
+        while pending or running:
+            while pending and len(running) < args.jobs:
+                variant = pending.pop(0)
+                out = Path(tmp) / f"{variant}.json"
+                cmd = [sys.executable, __file__, "--variants", variant, "--json", str(out), *map(str, forwarded)]
+                running.append((variant, out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL)))
+            time.sleep(1)
+            for item in [r for r in running if r[2].poll() is not None]:
+                variant, out, proc = item
+                running.remove(item)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"training variant {variant!r} failed (exit {proc.returncode})")
+                rows[variant] = json.loads(out.read_text())["rows"][0]
+                print(json.dumps(rows[variant]), file=sys.stderr, flush=True)
+    return [rows[v] for v in args.variants]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
