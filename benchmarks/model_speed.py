@@ -1,0 +1,334 @@
+"""Model speed and memory on CPU: forward (no_grad) and train-step (forward + backward + SGD step) latency, medians
+of repeated runs after warm-up, and peak resident memory, for fp32 and bf16 autocast.
+
+Configurations: Video-FocalNet-T at 8x224 batch 1 (the published setting) and a small one (T at 4x112 batch 1).
+
+With ``--official PATH`` (the official repo's ``classification/videofocalnet.py``), the official model is imported
+with small in-memory stand-ins for its timm / torchvision / einops imports (none of which work or are needed here),
+given the same weights as ours (same state-dict keys), checked for equal outputs, and timed side by side: within one
+process, iterations of the two models alternate, so machine noise hits both alike. Peak memory is measured in a
+fresh child process per (model, precision, phase), because ``ru_maxrss`` cannot be reset.
+
+    python benchmarks/model_speed.py [--official /path/to/videofocalnet.py] [--repeats 5] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import types
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CONFIGS = {  # name -> (model kwargs, batch, frames, size)
+    "T-8x224-b1": (dict(embed_dim=96, depths=(2, 2, 6, 2), drop_path_rate=0.2), 1, 8, 224),
+    "T-4x112-b1": (dict(embed_dim=96, depths=(2, 2, 6, 2), drop_path_rate=0.2), 1, 4, 112),
+}
+PRECISIONS = ("fp32", "bf16")
+
+
+# ----------------------------------------------------------------------------------------- official model import
+def _install_shims() -> dict[str, types.ModuleType | None]:
+    """Stand-ins for exactly what the official file imports; returns what they displaced, to restore later."""
+    from videofocalnet.models.layers import drop_path
+
+    class DropPath(nn.Module):  # timm: one draw per row of the leading axis (B*T in the official model)
+        def __init__(self, drop_prob: float = 0.0) -> None:
+            super().__init__()
+            self.drop_prob = drop_prob
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return drop_path(x, self.drop_prob, self.training, mode="video")
+
+    def to_2tuple(x):
+        return tuple(x) if isinstance(x, (tuple, list)) else (x, x)
+
+    def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+        return nn.init.trunc_normal_(tensor, mean=mean, std=std, a=a, b=b)
+
+    def rearrange(x: torch.Tensor, pattern: str, **sizes) -> torch.Tensor:
+        """The two patterns the official modulation uses."""
+        t, h, w = sizes["t"], sizes["h"], sizes["w"]
+        if pattern == "(b t) h w c -> (b h w) t c":
+            c = x.shape[-1]
+            return x.reshape(-1, t, h, w, c).permute(0, 2, 3, 1, 4).reshape(-1, t, c)
+        if pattern == "(b h w) c t -> (b t) c h w":
+            c = x.shape[1]
+            return x.reshape(-1, h, w, c, t).permute(0, 4, 3, 1, 2).reshape(-1, c, h, w)
+        raise NotImplementedError(pattern)
+
+    def module(name: str, **attrs) -> types.ModuleType:
+        mod = types.ModuleType(name)
+        mod.__dict__.update(attrs)
+        return mod
+
+    shims = {
+        "timm": module("timm"),
+        "timm.models": module("timm.models"),
+        "timm.models.layers": module("timm.models.layers", DropPath=DropPath, to_2tuple=to_2tuple,
+                                     trunc_normal_=trunc_normal_),
+        "timm.models.registry": module("timm.models.registry", register_model=lambda fn: fn),
+        "timm.data": module("timm.data", create_transform=None),
+        "timm.data.constants": module("timm.data.constants", IMAGENET_DEFAULT_MEAN=(0.485, 0.456, 0.406),
+                                      IMAGENET_DEFAULT_STD=(0.229, 0.224, 0.225)),
+        "timm.data.transforms": module("timm.data.transforms", str_to_pil_interp=lambda s: s),
+        "torchvision": module("torchvision"),
+        "torchvision.transforms": module("torchvision.transforms"),
+    }
+    try:
+        import einops  # noqa: F401  (the real one when installed)
+    except ImportError:
+        shims["einops"] = module("einops", rearrange=rearrange)
+    displaced = {name: sys.modules.get(name) for name in shims}
+    sys.modules.update(shims)
+    return displaced
+
+
+def import_official(path: str | Path) -> types.ModuleType:
+    displaced = _install_shims()
+    try:
+        spec = importlib.util.spec_from_file_location("official_videofocalnet", str(path))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        for name, old in displaced.items():
+            if old is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = old
+    return mod
+
+
+def build_pair(config: str, official_path: str | None, *, seed: int = 0):
+    """(ours, official or None) with identical weights: the official model's init is copied into ours."""
+    from videofocalnet.models import VideoFocalNet
+
+    kwargs, _batch, frames, size = CONFIGS[config]
+    kwargs = dict(kwargs, num_classes=400, num_frames=frames, img_size=size)
+    torch.manual_seed(seed)
+    ours = VideoFocalNet(**kwargs)
+    official = None
+    if official_path:
+        mod = import_official(official_path)
+        torch.manual_seed(seed)
+        official = mod.VideoFocalNet(**{**kwargs, "depths": list(kwargs["depths"])})
+        ours.load_state_dict(official.state_dict(), strict=True)
+    return ours, official
+
+
+# ----------------------------------------------------------------------------------------- measurement
+def _autocast(precision: str):
+    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+
+
+def make_step(model: nn.Module, phase: str, precision: str, x: torch.Tensor, target: torch.Tensor):
+    if phase == "forward":
+        model.eval()
+
+        def step() -> None:
+            with torch.no_grad(), _autocast(precision):
+                model(x)
+    else:
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+        def step() -> None:
+            with _autocast(precision):
+                loss = F.cross_entropy(model(x).float(), target)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+    return step
+
+
+def time_side_by_side(steps: dict[str, callable], *, warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Alternate the steps (a, b, a, b, ...) so that load on the machine affects every model alike."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def child_memory(impl: str, config: str, precision: str, phase: str, official_path: str | None) -> dict:
+    """Run in a fresh process: peak RSS of two steps of one (model, precision, phase)."""
+    ours, official = build_pair(config, official_path if impl == "official" else None)
+    model = official if impl == "official" else ours
+    _kwargs, batch, frames, size = CONFIGS[config]
+    x = torch.randn(batch, frames, 3, size, size)
+    target = torch.randint(0, 400, (batch,))
+    if impl == "ours":
+        del official
+    else:
+        del ours
+    import gc
+
+    gc.collect()
+    base = _rss_mb()
+    try:  # Linux: writing 5 resets the peak RSS (VmHWM), so model construction does not count as the step's peak
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        reset = True
+    except OSError:
+        reset = False
+    step = make_step(model, phase, precision, x, target)
+    for _ in range(2):
+        step()
+    if reset:
+        peak = _vm_hwm_mb()
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    return {"peak_rss_mb": peak, "base_rss_mb": base, "peak_over_base_mb": peak - base}
+
+
+def _vm_hwm_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB -> MiB
+    raise RuntimeError("VmHWM not in /proc/self/status")
+
+
+def measure_memory(impl: str, config: str, precision: str, phase: str, official_path: str | None) -> dict:
+    cmd = [sys.executable, __file__, "--child", json.dumps([impl, config, precision, phase, official_path])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"rc {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------------- correctness checks
+def check_agreement(ours: nn.Module, official: nn.Module, config: str) -> dict:
+    """fp32 outputs of both models, and bf16-autocast top-1 against fp32, on a seeded clip batch."""
+    _kwargs, _batch, frames, size = CONFIGS[config]
+    x = torch.randn(2, frames, 3, size, size, generator=torch.Generator().manual_seed(1))
+    ours.eval(), official.eval()
+    with torch.no_grad():
+        y_off, y_ours = official(x), ours(x)
+        with _autocast("bf16"):
+            y_bf16 = ours(x).float()
+    return {"max_abs_diff_fp32": (y_off - y_ours).abs().max().item(),
+            "top1_bf16_equals_fp32": bool((y_bf16.argmax(-1) == y_off.argmax(-1)).all())}
+
+
+def check_reference_top1(reference_dir: Path, official_path: str | None) -> dict:
+    """On the reference fixtures (official weights, inputs and logits): bf16 autocast top-1 == official fp32 top-1."""
+    from safetensors.torch import load_file
+
+    from videofocalnet.models import VideoFocalNet
+
+    out = {}
+    mod = import_official(official_path) if official_path else None
+    for name in ("small_t4", "small_tubelet2"):
+        st = reference_dir / f"{name}.safetensors"
+        if not st.is_file():
+            continue
+        tensors = load_file(str(st))
+        kwargs = json.loads((reference_dir / f"{name}.json").read_text())["constructor_kwargs"]
+        x, y = tensors.pop("__input__"), tensors.pop("__output__")
+        model = VideoFocalNet(**kwargs).eval()
+        model.load_state_dict(tensors, strict=True)
+        with torch.no_grad():
+            fp32 = model(x)
+            with _autocast("bf16"):
+                bf16 = model(x).float()
+            entry = {"max_abs_diff_fp32_vs_reference": (fp32 - y).abs().max().item(),
+                     "top1_bf16_equals_reference": bool((bf16.argmax(-1) == y.argmax(-1)).all())}
+            if mod is not None:
+                off = mod.VideoFocalNet(**kwargs).eval()
+                off.load_state_dict(tensors, strict=True)
+                entry["official_max_abs_diff_vs_reference"] = (off(x) - y).abs().max().item()
+        out[name] = entry
+    return out
+
+
+# ----------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--official", default=None, help="path to the official classification/videofocalnet.py")
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=list(PRECISIONS))
+    parser.add_argument("--phases", nargs="+", default=["forward", "train"], choices=["forward", "train"])
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
+    parser.add_argument("--reference-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" /
+                                                      "reference"))
+    parser.add_argument("--json", default=None, help="also write all results to this JSON file")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        print(json.dumps(child_memory(*json.loads(args.child))))
+        return 0
+    if args.repeats < 5:
+        print(f"note: --repeats {args.repeats} < 5; medians are less reliable", file=sys.stderr)
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.repeats} runs after "
+          f"{args.warmup} warm-up; ours and official alternate within one process")
+    results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(), "runs": []}
+    ref_dir = Path(args.reference_dir)
+    if ref_dir.is_dir():
+        results["reference_top1"] = check_reference_top1(ref_dir, args.official)
+        print("reference fixtures:", json.dumps(results["reference_top1"]))
+
+    baseline_key = ("official", "fp32")
+    for config in args.configs:
+        ours, official = build_pair(config, args.official)
+        _kwargs, batch, frames, size = CONFIGS[config]
+        if official is not None:
+            agreement = check_agreement(ours, official, config)
+            results.setdefault("agreement", {})[config] = agreement
+            print(f"[{config}] ours vs official: {json.dumps(agreement)}")
+        x = torch.randn(batch, frames, 3, size, size)
+        target = torch.randint(0, 400, (batch,))
+        print(f"\n[{config}] batch {batch}, {frames} frames, {size}x{size}")
+        print(f"{'phase':<8}{'model':<10}{'prec':<6}{'median s':>10}{'min s':>9}{'vs off fp32':>13}"
+              f"{'peak RSS MB':>13}{'+ over base':>13}")
+        for phase in args.phases:
+            steps = {}
+            for precision in args.precisions:
+                steps[("ours", precision)] = make_step(ours, phase, precision, x, target)
+                if official is not None:
+                    steps[("official", precision)] = make_step(official, phase, precision, x, target)
+            times = time_side_by_side(steps, warmup=args.warmup, repeats=args.repeats)
+            medians = {key: statistics.median(v) for key, v in times.items()}
+            for (impl, precision), med in medians.items():
+                ratio = medians[baseline_key] / med if baseline_key in medians else float("nan")
+                mem = {} if args.no_memory else measure_memory(impl, config, precision, phase, args.official)
+                row = {"config": config, "phase": phase, "impl": impl, "precision": precision, "median_s": med,
+                       "min_s": min(times[(impl, precision)]), "times_s": times[(impl, precision)],
+                       "speedup_vs_official_fp32": ratio, **mem}
+                results["runs"].append(row)
+                peak = f"{mem['peak_rss_mb']:>13.0f}{mem['peak_over_base_mb']:>13.0f}" if "peak_rss_mb" in mem else (
+                    f"{'-':>13}{'-':>13}" if not mem else f"  {mem.get('error', '')}")
+                print(f"{phase:<8}{impl:<10}{precision:<6}{med:>10.3f}{row['min_s']:>9.3f}{ratio:>12.2f}x{peak}",
+                      flush=True)
+        del ours, official
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
