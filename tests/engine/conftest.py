@@ -14,6 +14,18 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models spend their time in thread synchronisation when the 2 cores are shared with other work
+    (6 s instead of 20 ms a step): run in-process engine tests on one thread, as the subprocesses do."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_videos(tmp_path_factory) -> Any:
     """3 classes, 4 train + 3 val videos each (12 / 9), 32x32, 8 frames: real encoded files."""

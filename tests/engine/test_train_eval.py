@@ -91,13 +91,14 @@ def test_bf16_training_on_cpu_in_process(write_tiny_config, tmp_path):
     from videofocalnet.engine.train import train
 
     cfg = load_config(write_tiny_config(), ["TRAIN.PRECISION", "bf16", "TRAIN.EPOCHS", "1", "TRAIN.WARMUP_EPOCHS", "0",
-                                            "TRAIN.ACCUMULATION_STEPS", "2", "TRAIN.OPTIMIZER.NAME", "adamw"])
+                                            "TRAIN.ACCUMULATION_STEPS", "2", "TRAIN.OPTIMIZER.NAME", "adamw",
+                                            "DATA.BATCH_SIZE", "3"])
     result = train(cfg, output=tmp_path / "bf16", progress=False)
-    assert result["global_step"] == 3  # 6 micro-batches / 2 accumulation steps
+    assert result["global_step"] == 2  # 12 videos / batch 3 = 4 micro-batches / 2 accumulation steps
     steps = [r for r in read_jsonl(tmp_path / "bf16" / "metrics.jsonl") if r["kind"] == "train_step"]
-    assert len(steps) == 3 and all(torch.isfinite(torch.tensor(r["loss"])) for r in steps)
+    assert len(steps) == 2 and all(torch.isfinite(torch.tensor(r["loss"])) for r in steps)
     info = json.loads((tmp_path / "bf16" / "run_info.json").read_text())
-    assert info["precision"] == "bf16" and info["total_batch"] == 4
+    assert info["precision"] == "bf16" and info["total_batch"] == 6
 
 
 def test_fp16_on_cpu_is_a_clear_error(write_tiny_config, tmp_path):
@@ -140,7 +141,7 @@ def test_pretrained_path_initialises_the_model(write_tiny_config, tmp_path):
     from videofocalnet.models.weights import save_model_checkpoint
 
     cfg = load_config(write_tiny_config(), ["TRAIN.EPOCHS", "1", "TRAIN.WARMUP_EPOCHS", "0", "TRAIN.BASE_LR", "0",
-                                            "TRAIN.WARMUP_LR", "0", "TRAIN.MIN_LR", "0"])
+                                            "TRAIN.WARMUP_LR", "0", "TRAIN.MIN_LR", "0", "DATA.BATCH_SIZE", "6"])
     torch.manual_seed(123)
     source = build_model(cfg)
     path = save_model_checkpoint(tmp_path / "pre.safetensors", source, model_name="video_focalnet_tiny",

@@ -41,8 +41,8 @@ class MetricsLogger:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and self.path.is_file():
+            # records written after the checkpoint we resume from belong to the lost future: drop them
             kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step and r.get("kind") != "final_eval"]
-            kept = [r for r in kept if not (r.get("kind") == "train_step" and r["step"] > resume_step)]
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
         elif resume_step is None and self.path.exists():
             self.path.unlink()
