@@ -3,6 +3,9 @@
 Runs as one process or under ``torchrun --nproc_per_node N -m videofocalnet train ...`` (DDP: gloo on CPU, nccl on
 GPU). The run directory gets config.yaml (resolved), run_info.json, metrics.jsonl, curves.png, last.pt (resumable),
 best.safetensors/.json and epoch snapshots; an existing last.pt there is resumed automatically.
+
+Multi-node: run the same command on every node with torchrun's rendezvous options, e.g.
+``torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29500 -m videofocalnet train ...``.
 """
 
 from __future__ import annotations
