@@ -154,3 +154,29 @@ def test_pretrained_path_initialises_the_model(write_tiny_config, tmp_path):
     torch.manual_seed(0)  # the run's own seed (SEED + rank) would have built different weights
     own = build_model(cfg).state_dict()
     assert not torch.equal(own["head.weight"], trained["head.weight"])
+
+
+def test_auto_resume_and_explicit_resume(write_tiny_config, tmp_path):
+    """A finished 1-epoch run is continued by auto-resume when EPOCHS grows; an explicit resume from another
+    directory wins over (absent) auto-resume there; --no-auto-resume starts fresh."""
+    from videofocalnet.engine.train import train
+
+    path = write_tiny_config()
+    one = load_config(path, ["TRAIN.EPOCHS", "1", "TRAIN.WARMUP_EPOCHS", "0"])
+    two = load_config(path, ["TRAIN.EPOCHS", "2", "TRAIN.WARMUP_EPOCHS", "0"])
+    assert train(one, output=tmp_path / "a", progress=False)["global_step"] == 6
+    import shutil
+
+    shutil.copy(tmp_path / "a" / "last.pt", tmp_path / "one.pt")
+    after_one = torch.load(tmp_path / "one.pt", weights_only=True)["model"]
+    with pytest.warns(UserWarning, match="different learning-rate schedule"):
+        assert train(two, output=tmp_path / "a", progress=False)["global_step"] == 12  # auto-resumed at 6
+    steps = [r["step"] for r in read_jsonl(tmp_path / "a" / "metrics.jsonl") if r["kind"] == "train_step"]
+    assert steps == list(range(1, 13))  # one record per step across both invocations
+    with pytest.warns(UserWarning, match="different learning-rate schedule"):
+        assert train(two, output=tmp_path / "b", resume=tmp_path / "one.pt", progress=False)["global_step"] == 12
+    steps = [r["step"] for r in read_jsonl(tmp_path / "b" / "metrics.jsonl") if r["kind"] == "train_step"]
+    assert steps == list(range(7, 13))  # continued from the explicit checkpoint
+    assert train(one, output=tmp_path / "a", auto_resume=False, progress=False)["global_step"] == 6
+    fresh = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(fresh[k], after_one[k]) for k in fresh)  # same seed, fresh start = the first run

@@ -99,7 +99,8 @@ def plot_curves(metrics_path: str | Path, out_png: str | Path) -> Path | None:
     ax_loss.set_xlabel("optimizer step")
     ax_loss.set_ylabel("loss")
     ax_loss.set_title("training loss")
-    ax_loss.legend()
+    if steps or epochs or vals:
+        ax_loss.legend()
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy (%)")
     ax_acc.set_title("validation accuracy")

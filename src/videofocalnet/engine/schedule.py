@@ -9,6 +9,7 @@ runs over the *whole* run (warm-up included), i.e. after warm-up ``lr = min + (b
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -80,11 +81,13 @@ class LRSchedule:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        for key in ("base_lr", "total_steps", "warmup_steps", "warmup_lr", "min_lr", "name"):
-            if key in state and state[key] != getattr(self, key):
-                raise ValueError(
-                    f"checkpoint schedule {key}={state[key]!r} differs from this run's {getattr(self, key)!r}; "
-                    "resume with the same config (batch size, world size, epochs) or start a new run"
-                )
+        """Restore the update counter. Constants that differ (e.g. more EPOCHS to extend a run, another world size)
+        are reported with a warning and this run's values are kept: the resume is then no longer exact."""
+        changed = [f"{key} {state[key]!r} -> {getattr(self, key)!r}"
+                   for key in ("base_lr", "total_steps", "warmup_steps", "warmup_lr", "min_lr", "name")
+                   if key in state and state[key] != getattr(self, key)]
+        if changed:
+            warnings.warn("resuming with a different learning-rate schedule (" + ", ".join(changed) + "); the "
+                          "counter is restored and this run's schedule continues from it", stacklevel=2)
         self.step_count = int(state["step_count"])
         self.apply()
