@@ -171,7 +171,6 @@ def test_params_and_gmacs_of_every_variant():
 
 def test_joint_conv_macs_are_depthwise_3d():
     """The joint module's context convs cost C * k^3 MACs per position: depthwise over (T, H, W)."""
-    from videofocalnet.models.flops import count_flops as _  # noqa: F401 - counted below with the raw counter
     from torch.utils.flop_counter import FlopCounterMode
 
     mod = JointFocalModulation(8, focal_window=3, focal_level=2)
