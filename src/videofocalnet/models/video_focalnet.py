@@ -352,3 +352,9 @@ def video_focalnet_small(**kwargs) -> VideoFocalNet:
 def video_focalnet_base(**kwargs) -> VideoFocalNet:
     """Video-FocalNet-B: 157.39M parameters with 400 classes."""
     return _create(dict(_COMMON, embed_dim=128, depths=(2, 2, 18, 2), drop_path_rate=0.5), kwargs)
+
+
+@register_model
+def video_focalnet_nano(**kwargs) -> VideoFocalNet:
+    """A small Video-FocalNet (widths 32-256, depths 1-1-2-1) for CPU demos, tests and quick experiments."""
+    return _create(dict(_COMMON, embed_dim=32, depths=(1, 1, 2, 1), drop_path_rate=0.0, img_size=64), kwargs)
