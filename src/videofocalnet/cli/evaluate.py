@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from videofocalnet.engine.checkpoint import load_weights
@@ -44,16 +45,16 @@ def run(args: argparse.Namespace) -> int:
                 raise SystemExit(f"videofocalnet eval: {args.checkpoint} carries no config; pass --cfg")
             cfg = apply_opts(config_from_dict(meta["config"], source=str(args.checkpoint)), args.opts).validate()
         views = parse_views(args.views) if args.views else None
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
         raise SystemExit(f"videofocalnet eval: {exc}") from None
     clips, crops = views or (cfg.TEST.FINAL_NUM_CLIP, cfg.TEST.FINAL_NUM_CROP)
     output = args.output or str(Path(args.checkpoint).parent / f"eval_{clips}x{crops}")
-    result = run_evaluation(cfg, args.checkpoint, views=(clips, crops), list_file=args.list, output_dir=output,
-                            predictions=args.predictions, batch_size=args.batch_size, use_ema=args.ema,
-                            config_path=args.cfg, progress=not args.no_progress)
-    import torch.distributed  # noqa: F401  (rank is 0 when not under torchrun)
-    import os
-
-    if int(os.environ.get("RANK", "0")) == 0:
+    try:
+        result = run_evaluation(cfg, args.checkpoint, views=(clips, crops), list_file=args.list, output_dir=output,
+                                predictions=args.predictions, batch_size=args.batch_size, use_ema=args.ema,
+                                config_path=args.cfg, progress=not args.no_progress)
+    except (ConfigError, FileNotFoundError) as exc:
+        raise SystemExit(f"videofocalnet eval: {exc}") from None
+    if int(os.environ.get("RANK", "0")) == 0:  # one report under torchrun
         print(json.dumps({**result.summary(), "output": output}, indent=2))
     return 0

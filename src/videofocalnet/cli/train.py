@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.cfg, opts)
     except ConfigError as exc:
         raise SystemExit(f"videofocalnet train: {exc}") from None
-    train(cfg, output=args.output, resume=args.resume, auto_resume=False if args.no_auto_resume else None,
-          progress=not args.no_progress)
+    try:
+        train(cfg, output=args.output, resume=args.resume, auto_resume=False if args.no_auto_resume else None,
+              progress=not args.no_progress)
+    except (ConfigError, FileNotFoundError) as exc:  # missing list files, checkpoints, bad MODEL.TYPE
+        raise SystemExit(f"videofocalnet train: {exc}") from None
     return 0
