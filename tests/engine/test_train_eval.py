@@ -180,3 +180,14 @@ def test_auto_resume_and_explicit_resume(write_tiny_config, tmp_path):
     assert train(one, output=tmp_path / "a", auto_resume=False, progress=False)["global_step"] == 6
     fresh = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(fresh[k], after_one[k]) for k in fresh)  # same seed, fresh start = the first run
+
+
+def test_cli_errors_are_one_clear_line(write_tiny_config, tmp_path, cli):
+    typo = cli("train", "--cfg", str(write_tiny_config()), "--output", str(tmp_path / "r"), "--opts",
+               "TRAIN.EPOCH", "3")
+    assert typo.returncode != 0 and "unknown config key 'TRAIN.EPOCH'; did you mean 'TRAIN.EPOCHS'?" in typo.stderr
+    assert "Traceback" not in typo.stderr
+    missing = cli("train", "--cfg", str(write_tiny_config(DATA={"TRAIN_FILE": str(tmp_path / "nope.csv")})),
+                  "--output", str(tmp_path / "r"))
+    assert missing.returncode != 0 and "DATA.TRAIN_FILE: list file not found" in missing.stderr
+    assert "nope.csv" in missing.stderr and "Traceback" not in missing.stderr
