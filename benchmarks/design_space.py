@@ -110,6 +110,7 @@ def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, trai
     model.train()
     for epoch in range(args.epochs):
         train_set.epoch = epoch
+        epoch_loss = 0.0
         for clips, labels in loader:
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(step, total, steps_per_epoch, args.lr)
@@ -118,12 +119,13 @@ def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, trai
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
+            epoch_loss += loss.item() / steps_per_epoch
             step += 1
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
         if args.log:
             with open(args.log, "a") as f:
-                f.write(json.dumps(dict(variant=variant, epoch=epoch, loss=float(loss.item()),
+                f.write(json.dumps(dict(variant=variant, epoch=epoch, mean_loss=epoch_loss,
                                         elapsed_s=time.perf_counter() - start)) + "\n")
     train_s = time.perf_counter() - start
     bar.close()
@@ -133,7 +135,7 @@ def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, trai
     return dict(
         variant=variant, params=report.params, gmacs=report.gmacs,
         top1=float((scores.argmax(1) == labels).float().mean()), pair_acc=pair_accuracy(scores, labels, pairs),
-        final_loss=float(loss.item()), train_s=train_s, wall_s=wall_s, cpu_s=cpu_s, threads=torch.get_num_threads(),
+        final_loss=epoch_loss, train_s=train_s, wall_s=wall_s, cpu_s=cpu_s, threads=torch.get_num_threads(),
         epochs=args.epochs, steps=total,
     )
 
