@@ -259,3 +259,13 @@ def test_postln_and_layerscale_variants_run():
     assert "layers.0.blocks.0.gamma_1" in tiny_model("video_focalnet_tiny", use_layerscale=True).state_dict()
     assert "layers.0.blocks.0.modulation.ln.weight" in tiny_model(
         "video_focalnet_tiny", use_postln_in_modulation=True).state_dict()
+
+
+def test_fused_inference_path_equals_autograd_path(reference_dir):
+    """Under no_grad the CPU path fuses conv/linear with GELU (oneDNN post-ops); with autograd it does not."""
+    model, x, expected = load_reference(reference_dir, "small_t4")
+    with torch.no_grad():
+        fused = model(x)
+    unfused = model(x).detach()
+    torch.testing.assert_close(fused, unfused, rtol=0, atol=1e-5)
+    torch.testing.assert_close(unfused, expected, rtol=0, atol=1e-5)

@@ -32,7 +32,7 @@ from videofocalnet.models.focal_modulation import (
     MODULATIONS,
     ModulatorCollector,
     SpatioTemporalFocalModulation,
-    _temporal_conv_bthwc,
+    _temporal_conv_gelu_bthwc,
 )
 from videofocalnet.models.layers import DropPathMode, init_weights_official
 from videofocalnet.models.registry import register_model
@@ -171,8 +171,7 @@ class TemporalFocalModulation(nn.Module):
         q, ctx, gates = torch.split(self.f(x), (C, C, self.focal_level + 1), dim=-1)  # (B, T, H, W, 2C+L+1) split
 
         def conv(t: torch.Tensor, level: int) -> torch.Tensor:
-            seq = self.focal_layers[level]
-            return seq[1](_temporal_conv_bthwc(t, seq[0]))
+            return _temporal_conv_gelu_bthwc(t, self.focal_layers[level][0])
 
         ctx_all = self._gated_context(ctx, gates, conv, global_dims=(1,))  # global = mean over T
         return q, self.h(ctx_all)

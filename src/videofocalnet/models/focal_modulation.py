@@ -17,22 +17,24 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from videofocalnet.models.layers import conv2d_gelu
+
 ModulatorCollector = list  # list[dict[str, torch.Tensor]]: filled on request, never stored on the module
 
 
-def _depthwise_conv_nhwc(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """Depthwise conv of a (N, H, W, C) tensor; returns (N, H, W, C).
+def _depthwise_conv_gelu_nhwc(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """GELU(depthwise conv) of a (N, H, W, C) tensor; returns (N, H, W, C).
 
     (N, H, W, C) memory viewed as (N, C, H, W) is exactly channels_last, which oneDNN convolves directly.
     """
     x = x.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W), channels_last strides
     x = x.contiguous(memory_format=torch.channels_last)  # no-op unless x is a channel slice
-    y = F.conv2d(x, conv.weight, None, 1, conv.padding, 1, conv.groups)
+    y = conv2d_gelu(x, conv.weight, padding=conv.padding, groups=conv.groups)
     return y.permute(0, 2, 3, 1)  # (N, C, H, W) channels_last -> (N, H, W, C), a free view
 
 
-def _temporal_conv_bthwc(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-    """Dense temporal conv (C -> C, kernel k over T, zero padding k//2) of a (B, T, H, W, C) tensor.
+def _temporal_conv_gelu_bthwc(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """GELU(dense temporal conv) (C -> C, kernel k over T, zero padding k//2) of a (B, T, H, W, C) tensor.
 
     Treating H*W as a width-like axis turns the Conv1d into a (k x 1) Conv2d over (B, C, T, H*W), whose channels_last
     memory is our (B, T, H*W, C) layout: no transpose to (B*H*W, C, T) is needed.
@@ -41,8 +43,15 @@ def _temporal_conv_bthwc(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     x = x.reshape(B, T, H * W, C).permute(0, 3, 1, 2)  # (B, T, HW, C) -> (B, C, T, HW), channels_last strides
     x = x.contiguous(memory_format=torch.channels_last)
     weight = conv.weight.unsqueeze(-1)  # (C, C, k) -> (C, C, k, 1)
-    y = F.conv2d(x, weight, None, 1, (conv.padding[0], 0))
+    y = conv2d_gelu(x, weight, padding=(conv.padding[0], 0))
     return y.permute(0, 2, 3, 1).reshape(B, T, H, W, C)  # (B, C, T, HW) -> (B, T, HW, C) -> (B, T, H, W, C)
+
+
+def _autocast_input(x: torch.Tensor) -> torch.Tensor:
+    """Cast the (fp32, LayerNorm-produced) input to the autocast dtype once, instead of once per projection."""
+    if torch.is_autocast_enabled(x.device.type):
+        return x.to(torch.get_autocast_dtype(x.device.type))
+    return x
 
 
 def _split_linear(x: torch.Tensor, linear: nn.Linear, sizes: tuple[int, ...]) -> list[torch.Tensor]:
@@ -115,17 +124,17 @@ class SpatioTemporalFocalModulation(nn.Module):
         self,
         ctx: torch.Tensor,
         gates: torch.Tensor,
-        conv: Callable[[torch.Tensor, int], torch.Tensor],
+        conv_gelu: Callable[[torch.Tensor, int], torch.Tensor],
         global_dims: tuple[int, ...],
     ) -> torch.Tensor:
-        """Cascade of ``focal_level`` convs, each level's output weighted by its gate, plus a gated global context.
+        """Cascade of ``focal_level`` conv+GELU levels, each output weighted by its gate, plus a gated global context.
 
         ``ctx`` and ``gates`` are channels-last; gates have L+1 channels and broadcast over C. The running sum is
         updated in place (``addcmul_``): autograd never needs its old value, and it saves a full-size temporary per level.
         """
         ctx_all = None
         for level in range(self.focal_level):
-            ctx = conv(ctx, level)
+            ctx = conv_gelu(ctx, level)
             gate = gates[..., level : level + 1]
             ctx_all = ctx * gate if ctx_all is None else ctx_all.addcmul_(ctx, gate)
         ctx_global = self.act(ctx.mean(global_dims, keepdim=True))
@@ -138,11 +147,10 @@ class SpatioTemporalFocalModulation(nn.Module):
         """(B, T, H, W, C) -> (B, T, H, W, C): context along time at each spatial location."""
         ctx, gates = _split_linear(x, self.f_temporal, (self.dim, self.focal_level + 1))
 
-        def conv(t: torch.Tensor, level: int) -> torch.Tensor:
-            seq = self.focal_layers_temporal[level]
-            return seq[1](_temporal_conv_bthwc(t, seq[0]))
+        def conv_gelu(t: torch.Tensor, level: int) -> torch.Tensor:
+            return _temporal_conv_gelu_bthwc(t, self.focal_layers_temporal[level][0])
 
-        ctx_all = self._gated_context(ctx, gates, conv, global_dims=(1,))  # global = mean over T
+        ctx_all = self._gated_context(ctx, gates, conv_gelu, global_dims=(1,))  # global = mean over T
         return F.linear(ctx_all, self.h_temporal.weight.squeeze(-1), self.h_temporal.bias)
 
     def spatial_modulator(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,16 +158,16 @@ class SpatioTemporalFocalModulation(nn.Module):
         B, T, H, W, C = x.shape
         q, ctx, gates = _split_linear(x.reshape(B * T, H, W, C), self.f, (C, C, self.focal_level + 1))
 
-        def conv(t: torch.Tensor, level: int) -> torch.Tensor:
-            seq = self.focal_layers[level]
-            return seq[1](_depthwise_conv_nhwc(t, seq[0]))
+        def conv_gelu(t: torch.Tensor, level: int) -> torch.Tensor:
+            return _depthwise_conv_gelu_nhwc(t, self.focal_layers[level][0])
 
-        ctx_all = self._gated_context(ctx, gates, conv, global_dims=(1, 2))  # global = mean over H, W
+        ctx_all = self._gated_context(ctx, gates, conv_gelu, global_dims=(1, 2))  # global = mean over H, W
         modulator = F.linear(ctx_all, self.h.weight.flatten(1), self.h.bias)
         return q.reshape(B, T, H, W, C), modulator.reshape(B, T, H, W, C)
 
     def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
         """(B, T, H, W, C) -> (B, T, H, W, C). With ``collector``, appends the detached modulators for visualisation."""
+        x = _autocast_input(x)
         modulator_t = self.temporal_modulator(x)
         q, modulator = self.spatial_modulator(x)
         out = q * modulator * modulator_t
