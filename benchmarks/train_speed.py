@@ -76,7 +76,8 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    configs = args.cfg or [*sorted(str(p) for p in (REPO / "configs").glob("demo*.yaml")),
+    demo = sorted({*(REPO / "configs").glob("demo*.yaml"), *(REPO / "configs").glob("demo/*.yaml")})
+    configs = args.cfg or [*(str(p) for p in demo),
                            str(REPO / "configs/k400/video_focalnet_tiny_8x224.yaml")]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     for path in configs:
