@@ -35,7 +35,7 @@ from videofocalnet.engine.checkpoint import (
     restore_rng_state,
     save_training_state,
 )
-from videofocalnet.engine.config import Config, config_from_dict, config_to_dict, save_config
+from videofocalnet.engine.config import Config, config_to_dict, save_config
 from videofocalnet.engine.distributed import DistInfo, all_reduce_sum, barrier, cleanup, init_distributed, seed_everything
 from videofocalnet.engine.ema import ModelEMA
 from videofocalnet.engine.logging import MetricsLogger, plot_curves
@@ -413,7 +413,3 @@ def _validate(cfg: Config, model: nn.Module, info: DistInfo, *, num_clips: int, 
     res = evaluate_dataset(model, dataset, cfg=cfg, info=info, progress=progress)
     return res.summary()
 
-
-def load_config_from_checkpoint(meta: dict[str, Any]) -> Config:
-    """Config stored in a checkpoint/JSON sidecar (for ``eval`` without ``--cfg``)."""
-    return config_from_dict(meta["config"], source="checkpoint config")
