@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from videofocalnet.models.layers import fused_cpu_kernels
+
 __all__ = ["FlopReport", "count_flops", "count_params", "model_flops"]
 
 _LN_OPS_PER_ELEMENT = 5  # fvcore's norm_flop_counter with affine parameters
@@ -91,7 +93,8 @@ def count_flops(model: nn.Module, *, num_frames: int = 8, img_size: int = 224, b
     was_training = model.training
     model.eval()
     try:
-        with counter, torch.no_grad():
+        # Plain aten ops only: the fused oneDNN inference kernels are invisible to the counter.
+        with counter, torch.no_grad(), fused_cpu_kernels(False):
             model(x)
     finally:
         model.train(was_training)

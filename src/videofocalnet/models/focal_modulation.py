@@ -49,8 +49,9 @@ def _temporal_conv_gelu_bthwc(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
 
 def _autocast_input(x: torch.Tensor) -> torch.Tensor:
     """Cast the (fp32, LayerNorm-produced) input to the autocast dtype once, instead of once per projection."""
-    if torch.is_autocast_enabled(x.device.type):
-        return x.to(torch.get_autocast_dtype(x.device.type))
+    device = x.device.type
+    if device in ("cpu", "cuda", "xpu", "mps") and torch.is_autocast_enabled(device):
+        return x.to(torch.get_autocast_dtype(device))
     return x
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import contextlib
+from typing import Iterator, Literal
 
 import torch
 import torch.nn as nn
@@ -44,12 +45,34 @@ class DropPath(nn.Module):
         return f"drop_prob={self.drop_prob:.3f}, mode={self.mode!r}"
 
 
-def _cpu_fusion_enabled(x: torch.Tensor) -> bool:
-    """oneDNN's fused "op + GELU" kernels have no autograd formula: use them for CPU inference only."""
-    return x.device.type == "cpu" and not torch.is_grad_enabled() and _HAS_ONEDNN_POINTWISE
-
-
 _HAS_ONEDNN_POINTWISE = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+_FUSION = {"enabled": True}
+
+
+@contextlib.contextmanager
+def fused_cpu_kernels(enabled: bool) -> Iterator[None]:
+    """Switch the oneDNN "op + GELU" inference kernels on or off (e.g. to count FLOPs with plain aten ops)."""
+    previous = _FUSION["enabled"]
+    _FUSION["enabled"] = enabled
+    try:
+        yield
+    finally:
+        _FUSION["enabled"] = previous
+
+
+def _cpu_fusion_enabled(x: torch.Tensor) -> bool:
+    """oneDNN's fused "op + GELU" kernels have no autograd formula and no ONNX/TorchScript/export form: use them for
+    eager CPU inference only."""
+    return (
+        _FUSION["enabled"]
+        and _HAS_ONEDNN_POINTWISE
+        and x.device.type == "cpu"
+        and not torch.is_grad_enabled()
+        and not torch.jit.is_tracing()
+        and not torch.jit.is_scripting()
+        and not torch.onnx.is_in_onnx_export()
+        and not torch.compiler.is_compiling()
+    )
 
 
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
