@@ -171,3 +171,19 @@ def test_cross_field_validation():
         load_config(None, ["DATA.NUM_CLASSES", "3", "MODEL.NUM_CLASSES", "5"])
     with pytest.raises(ConfigError, match="multiple of MODEL.TUBELET_SIZE"):
         load_config(None, ["DATA.NUM_FRAMES", "7", "MODEL.TUBELET_SIZE", "2"])
+
+
+@pytest.mark.parametrize("variant", ["parallel", "spatial", "joint", "divided"])
+def test_model_variant_selects_the_design_space_modulation(variant):
+    from videofocalnet.engine.build import build_model
+    from videofocalnet.models import MODULATIONS
+
+    cfg = load_config(None, ["MODEL.TYPE", "video_focalnet_nano", "DATA.NUM_CLASSES", "5", "DATA.INPUT_SIZE", "64",
+                             "MODEL.VARIANT", variant])
+    model = build_model(cfg)
+    assert type(model.layers[0].blocks[0].modulation) is MODULATIONS[variant]
+
+
+def test_model_variant_factorized_points_to_the_registered_models():
+    with pytest.raises(ConfigError, match="video_focalnet_tiny_factorized"):
+        load_config(None, ["DATA.NUM_CLASSES", "5", "MODEL.VARIANT", "factorized"])

@@ -72,6 +72,8 @@ def model_kwargs(cfg: Config) -> dict[str, Any]:
         "tubelet_size": cfg.MODEL.TUBELET_SIZE,
         "use_checkpoint": cfg.TRAIN.USE_CHECKPOINT,
     }
+    if cfg.MODEL.VARIANT != "parallel":
+        kwargs["modulation"] = cfg.MODEL.VARIANT
     for key, kw in _FOCAL_KEYS.items():
         value = getattr(cfg.MODEL.FOCAL, key)
         if value is not None:

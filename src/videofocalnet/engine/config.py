@@ -116,6 +116,9 @@ class ModelConfig:
     SPEC: dict[str, Any] = field(default_factory=dict)  # official free-form node
     FOCAL: FocalConfig = field(default_factory=FocalConfig)
     TUBELET_SIZE: int = 1
+    # ours: the design-space modulation ("parallel" is the published one; "spatial", "joint", "divided"). The
+    # factorized design is a different network: select it by name, e.g. MODEL.TYPE video_focalnet_tiny_factorized.
+    VARIANT: str = "parallel"
 
 
 @dataclass
@@ -249,6 +252,10 @@ class Config:
              f"({self.MODEL.TUBELET_SIZE})"),
             (self.DATA.SAMPLING in ("tsn", "dense"), f"DATA.SAMPLING must be 'tsn' or 'dense', got "
              f"{self.DATA.SAMPLING!r}"),
+            (self.MODEL.VARIANT in ("parallel", "spatial", "joint", "divided"),
+             f"MODEL.VARIANT must be 'parallel', 'spatial', 'joint' or 'divided', got {self.MODEL.VARIANT!r}"
+             + (" (the factorized design is a model of its own: set MODEL.TYPE to e.g. video_focalnet_tiny_factorized)"
+                if self.MODEL.VARIANT == "factorized" else "")),
             (self.MODEL.DROP_PATH_MODE in ("frame", "video"),
              f"MODEL.DROP_PATH_MODE must be 'frame' or 'video', got {self.MODEL.DROP_PATH_MODE!r}"),
             (self.TRAIN.OPTIMIZER.NAME.lower() in ("sgd", "adamw"),
