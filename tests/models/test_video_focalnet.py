@@ -269,3 +269,17 @@ def test_fused_inference_path_equals_autograd_path(reference_dir):
     unfused = model(x).detach()
     torch.testing.assert_close(fused, unfused, rtol=0, atol=1e-5)
     torch.testing.assert_close(unfused, expected, rtol=0, atol=1e-5)
+
+
+def test_fan_in_init_makes_the_temporal_branch_visible():
+    """At the official init frame order barely moves the logits; the fan-in init (for training from scratch) fixes it."""
+    x = clip(batch=2, frames=4, seed=5)
+    gaps = {}
+    for mode in ("official", "fan_in"):
+        torch.manual_seed(0)
+        model = tiny_model("video_focalnet_tiny", init_mode=mode).eval()
+        with torch.no_grad():
+            gaps[mode] = (model(x) - model(x.flip(1))).abs().max().item()
+    assert gaps["fan_in"] > 100 * gaps["official"]
+    with pytest.raises(ValueError, match="init_mode"):
+        tiny_model("video_focalnet_tiny", init_mode="xavier")

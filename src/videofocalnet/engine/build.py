@@ -74,6 +74,8 @@ def model_kwargs(cfg: Config) -> dict[str, Any]:
     }
     if cfg.MODEL.VARIANT != "parallel":
         kwargs["modulation"] = cfg.MODEL.VARIANT
+    if cfg.MODEL.INIT != "official":
+        kwargs["init_mode"] = cfg.MODEL.INIT
     for key, kw in _FOCAL_KEYS.items():
         value = getattr(cfg.MODEL.FOCAL, key)
         if value is not None:

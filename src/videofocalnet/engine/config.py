@@ -119,6 +119,8 @@ class ModelConfig:
     # ours: the design-space modulation ("parallel" is the published one; "spatial", "joint", "divided"). The
     # factorized design is a different network: select it by name, e.g. MODEL.TYPE video_focalnet_tiny_factorized.
     VARIANT: str = "parallel"
+    INIT: str = "official"  # ours: "official" or "fan_in" (N(0, 1/fan_in): makes the modulation visible from
+    # scratch; see videofocalnet.models.layers.init_weights_fan_in). Pretrained weights overwrite either.
 
 
 @dataclass
@@ -252,6 +254,8 @@ class Config:
              f"({self.MODEL.TUBELET_SIZE})"),
             (self.DATA.SAMPLING in ("tsn", "dense"), f"DATA.SAMPLING must be 'tsn' or 'dense', got "
              f"{self.DATA.SAMPLING!r}"),
+            (self.MODEL.INIT in ("official", "fan_in"), f"MODEL.INIT must be 'official' or 'fan_in', got "
+             f"{self.MODEL.INIT!r}"),
             (self.MODEL.VARIANT in ("parallel", "spatial", "joint", "divided"),
              f"MODEL.VARIANT must be 'parallel', 'spatial', 'joint' or 'divided', got {self.MODEL.VARIANT!r}"
              + (" (the factorized design is a model of its own: set MODEL.TYPE to e.g. video_focalnet_tiny_factorized)"

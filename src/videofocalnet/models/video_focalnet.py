@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from videofocalnet.models.focal_modulation import MODULATIONS, ModulatorCollector
-from videofocalnet.models.layers import DropPath, DropPathMode, Mlp, init_weights_official
+from videofocalnet.models.layers import INIT_SCHEMES, DropPath, DropPathMode, Mlp, init_weights_official
 from videofocalnet.models.registry import register_model
 
 __all__ = ["VideoFocalNet", "FocalNetBlock", "FocalNetStage", "PatchEmbed", "video_focalnet_tiny",
@@ -176,7 +176,9 @@ class VideoFocalNet(nn.Module):
 
     Constructor keywords are the official ones, so configs and checkpoints of the released code carry over.
     ``num_frames`` is only the default clip length (for FLOP counts and export); any T divisible by
-    ``tubelet_size`` works at run time.
+    ``tubelet_size`` works at run time. Ours beyond the official keywords: ``drop_path_mode`` ("frame" as the
+    official, or "video"), ``modulation`` (the design-space variant) and ``init_mode`` ("official", or "fan_in" for
+    training from scratch, see ``layers.init_weights_fan_in``).
     """
 
     def __init__(
@@ -205,8 +207,11 @@ class VideoFocalNet(nn.Module):
         tubelet_size: int = 1,
         drop_path_mode: DropPathMode = "frame",
         modulation: str = "parallel",
+        init_mode: Literal["official", "fan_in"] = "official",
     ) -> None:
         super().__init__()
+        if init_mode not in INIT_SCHEMES:
+            raise ValueError(f"init_mode must be one of {sorted(INIT_SCHEMES)}, got {init_mode!r}")
         depths = list(depths)
         num_stages = len(depths)
         if not (len(focal_levels) == len(focal_windows) == num_stages):
@@ -258,7 +263,7 @@ class VideoFocalNet(nn.Module):
         )
         self.norm = nn.LayerNorm(self.num_features)
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        self.apply(init_weights_official)
+        self.apply(INIT_SCHEMES[init_mode])
 
     # ----------------------------------------------------------------------------------------------- helpers
     @torch.jit.ignore
