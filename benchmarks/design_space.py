@@ -156,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "videofocalnet_synthetic"),
                    help="dataset directory (generated there if missing or different)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--epochs", type=int, default=18)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--embed-dim", type=int, default=24)
