@@ -10,7 +10,6 @@ import json
 import math
 import os
 import re
-import warnings
 from pathlib import Path
 
 import pytest

@@ -15,11 +15,12 @@ import csv
 import io
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from videofocalnet.io import atomic_write_text
 
 __all__ = [
     "AnnotationEntry",
@@ -159,19 +160,6 @@ def read_annotation_list(path: str | os.PathLike[str], *, num_classes: int | Non
     return entries
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder + ``os.replace`` so readers never see half a list."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_annotation_list(
     path: str | os.PathLike[str], entries: Iterable[AnnotationEntry | tuple[str, Label]]
 ) -> None:
@@ -186,7 +174,7 @@ def write_annotation_list(
         if not labels or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in labels):
             raise AnnotationError(f"{path}: entry {index} ({video}): invalid label {label!r}")
         lines.append(",".join([video, *map(str, labels)]) + "\n")
-    _atomic_write_text(Path(path), "".join(lines))
+    atomic_write_text(Path(path), "".join(lines))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -264,7 +252,7 @@ def write_label_list(path: str | os.PathLike[str], names: Sequence[str]) -> None
         if not name or name != name.strip() or "\n" in name:
             raise AnnotationError(f"{path}: class {index}: invalid name {name!r}")
         writer.writerow([index, name])
-    _atomic_write_text(Path(path), buffer.getvalue())
+    atomic_write_text(Path(path), buffer.getvalue())
 
 
 # ----------------------------------------------------------------------------------------------------------------

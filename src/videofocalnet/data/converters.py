@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from videofocalnet.io import atomic_write_text
 from videofocalnet.data.annotations import (
     AnnotationEntry,
     AnnotationError,
-    _atomic_write_text,
     write_annotation_list,
     write_label_list,
 )
@@ -574,5 +574,5 @@ def write_conversion(conversion: Conversion, out_dir: str | os.PathLike[str]) ->
     write_label_list(written["labels"], conversion.class_names)
     written["missing"] = out / "missing.txt"
     lines = [f"{split}\t{name}\n" for split, names in conversion.missing.items() for name in names]
-    _atomic_write_text(written["missing"], "".join(lines))
+    atomic_write_text(written["missing"], "".join(lines))
     return written

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from videofocalnet.io import atomic_write_text
+
 GENERATOR_VERSION = 1
 
 CLASS_NAMES: tuple[str, ...] = (
@@ -590,12 +592,6 @@ def _is_complete(root: Path, params: dict[str, Any]) -> bool:
     return True
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def generate_dataset(
     out_dir: str | os.PathLike[str],
     *,
@@ -658,9 +654,9 @@ def generate_dataset(
     finally:
         bar.close()
 
-    _atomic_write_text(root / "train.csv", "".join(line + "\n" for line in lists["train"]))
-    _atomic_write_text(root / "val.csv", "".join(line + "\n" for line in lists["val"]))
-    _atomic_write_text(root / "labels.csv", "id,name\n" + "".join(f"{i},{n}\n" for i, n in enumerate(class_names)))
+    atomic_write_text(root / "train.csv", "".join(line + "\n" for line in lists["train"]))
+    atomic_write_text(root / "val.csv", "".join(line + "\n" for line in lists["val"]))
+    atomic_write_text(root / "labels.csv", "id,name\n" + "".join(f"{i},{n}\n" for i, n in enumerate(class_names)))
     meta = dict(params, num_train=len(lists["train"]), num_val=len(lists["val"]))
-    _atomic_write_text(root / "dataset.json", json.dumps(meta, indent=2) + "\n")
+    atomic_write_text(root / "dataset.json", json.dumps(meta, indent=2) + "\n")
     return load_dataset_info(root)

@@ -15,10 +15,7 @@ directory is fsync'ed: a process killed at any instant leaves either the old or 
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,41 +35,10 @@ __all__ = [
     "BEST_NAME",
 ]
 
+from videofocalnet.io import atomic_write  # noqa: E402  (re-exported: part of this module's API)
+
 LAST_NAME = "last.pt"
 BEST_NAME = "best.safetensors"
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)``, fsync the temp file, rename it over ``path`` and fsync the directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def _onnxruntime():
 
 
 def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    from videofocalnet.engine.checkpoint import atomic_write
+    from videofocalnet.io import atomic_write
 
     atomic_write(path, write)
 

@@ -11,7 +11,8 @@ from videofocalnet.models.video_focalnet import (
     video_focalnet_small,
     video_focalnet_tiny,
 )
-from videofocalnet.models import design_space  # registers the spatial/joint/divided/factorized variants
+# Importing the design space registers the spatial/joint/divided/factorized variants.
+from videofocalnet.models import design_space  # noqa: F401
 
 __all__ = [
     "MODULATIONS", "SpatioTemporalFocalModulation", "create_model", "is_model", "list_models", "register_model",

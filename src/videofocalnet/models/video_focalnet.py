@@ -14,7 +14,6 @@ from typing import Literal, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from videofocalnet.models.focal_modulation import MODULATIONS, ModulatorCollector

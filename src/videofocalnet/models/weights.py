@@ -21,7 +21,6 @@ import json
 import os
 import pickle
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 
+from videofocalnet.io import atomic_write
 from videofocalnet.models.layers import init_weights_official
 
 __all__ = [
@@ -361,30 +361,6 @@ def load_pretrained(
 
 
 # ------------------------------------------------------------------------------------------------ our format
-def _atomic_write_bytes(path: Path, write: Callable[[str], None]) -> None:
-    """Write through ``write(tmp_path)``, fsync, then rename over ``path``: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
 def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
@@ -418,8 +394,8 @@ def save_model_checkpoint(
         config.update(_jsonable(dict(extra)))
     text = json.dumps(config, indent=1, sort_keys=False)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    _atomic_write_bytes(path, lambda tmp: save_file(tensors, tmp, metadata={METADATA_KEY: text}))
-    _atomic_write_bytes(_sidecar(path), lambda tmp: Path(tmp).write_text(text + "\n"))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={METADATA_KEY: text}))
+    atomic_write(_sidecar(path), lambda tmp: Path(tmp).write_text(text + "\n"))
     return path
 
 
