@@ -31,6 +31,7 @@ from videofocalnet.models.focal_modulation import (
     MODULATIONS,
     ModulatorCollector,
     SpatioTemporalFocalModulation,
+    _init_focal_attributes,
     _temporal_conv_gelu_bthwc,
 )
 from videofocalnet.models.layers import DropPathMode, init_weights_official
@@ -143,16 +144,9 @@ class TemporalFocalModulation(nn.Module):
         normalize_modulator: bool = False,
     ) -> None:
         super().__init__()
-        if focal_window % 2 == 0:
-            raise ValueError(f"focal_window must be odd, got {focal_window}")
-        if focal_level < 1:
-            raise ValueError(f"focal_level must be >= 1, got {focal_level}")
-        self.dim = dim
-        self.focal_level = focal_level
-        self.focal_window = focal_window
-        self.normalize_modulator = normalize_modulator
-        self.use_postln_in_modulation = use_postln_in_modulation
-        self.kernel_sizes = [focal_factor * k + focal_window for k in range(focal_level)]
+        _init_focal_attributes(self, dim, focal_window=focal_window, focal_level=focal_level,
+                               focal_factor=focal_factor, normalize_modulator=normalize_modulator,
+                               use_postln_in_modulation=use_postln_in_modulation)
         self.f = nn.Linear(dim, 2 * dim + focal_level + 1)
         self.h = nn.Linear(dim, dim)
         self.act = nn.GELU()

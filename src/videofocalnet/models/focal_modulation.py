@@ -70,6 +70,31 @@ def _split_linear(x: torch.Tensor, linear: nn.Linear, sizes: tuple[int, ...]) ->
     return outs
 
 
+def _init_focal_attributes(
+    module: nn.Module,
+    dim: int,
+    *,
+    focal_window: int,
+    focal_level: int,
+    focal_factor: int,
+    normalize_modulator: bool,
+    use_postln_in_modulation: bool,
+) -> None:
+    """Validate and set the hyper-parameters every focal modulation shares (``_gated_context`` reads them)."""
+    if focal_window % 2 == 0:
+        # The official model builds even kernels with length-changing padding and crashes in forward.
+        raise ValueError(f"focal_window must be odd, got {focal_window}")
+    if focal_level < 1:
+        raise ValueError(f"focal_level must be >= 1, got {focal_level}")
+    module.dim = dim
+    module.focal_level = focal_level
+    module.focal_window = focal_window
+    module.focal_factor = focal_factor
+    module.normalize_modulator = normalize_modulator
+    module.use_postln_in_modulation = use_postln_in_modulation
+    module.kernel_sizes = [focal_factor * k + focal_window for k in range(focal_level)]
+
+
 class SpatioTemporalFocalModulation(nn.Module):
     """Focal modulation with parallel spatial and temporal context branches (Video-FocalNet, ICCV 2023).
 
@@ -89,18 +114,9 @@ class SpatioTemporalFocalModulation(nn.Module):
         normalize_modulator: bool = False,
     ) -> None:
         super().__init__()
-        if focal_window % 2 == 0:
-            # The official model builds even kernels with length-changing padding and crashes in forward.
-            raise ValueError(f"focal_window must be odd, got {focal_window}")
-        if focal_level < 1:
-            raise ValueError(f"focal_level must be >= 1, got {focal_level}")
-        self.dim = dim
-        self.focal_level = focal_level
-        self.focal_window = focal_window
-        self.focal_factor = focal_factor
-        self.normalize_modulator = normalize_modulator
-        self.use_postln_in_modulation = use_postln_in_modulation
-        self.kernel_sizes = [focal_factor * k + focal_window for k in range(focal_level)]
+        _init_focal_attributes(self, dim, focal_window=focal_window, focal_level=focal_level,
+                               focal_factor=focal_factor, normalize_modulator=normalize_modulator,
+                               use_postln_in_modulation=use_postln_in_modulation)
 
         # Spatial branch: q, ctx and L+1 gates from one projection.
         self.f = nn.Linear(dim, 2 * dim + focal_level + 1)
