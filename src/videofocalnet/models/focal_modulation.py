@@ -187,7 +187,10 @@ class SpatioTemporalFocalModulation(nn.Module):
         x = _autocast_input(x)
         modulator_t = self.temporal_modulator(x)
         q, modulator = self.spatial_modulator(x)
-        out = q * modulator * modulator_t
+        if torch.is_grad_enabled():
+            out = q * modulator * modulator_t
+        else:  # inference: q is a fresh tensor of ours, so multiply in place (no two full-size temporaries)
+            out = q.mul_(modulator).mul_(modulator_t)
         if collector is not None:
             collector.append({"spatial": modulator.detach(), "temporal": modulator_t.detach()})
         if self.use_postln_in_modulation:

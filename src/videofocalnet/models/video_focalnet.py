@@ -128,7 +128,12 @@ class FocalNetBlock(nn.Module):
             x = x + self.drop_path(self.gamma_2 * self.norm2(self.mlp(x)))
         else:
             x = x + self.drop_path(self.gamma_1 * self.modulation(self.norm1(x), collector))
-            x = x + self.drop_path(self.gamma_2 * self.mlp(self.norm2(x)))
+            if isinstance(self.gamma_2, float) and self.gamma_2 == 1.0 and (
+                not self.training or isinstance(self.drop_path, nn.Identity)
+            ):
+                x = self.mlp(self.norm2(x), residual=x)  # x + MLP(LN(x)), the sum fused where possible
+            else:
+                x = x + self.drop_path(self.gamma_2 * self.mlp(self.norm2(x)))
         return x
 
 
