@@ -18,16 +18,17 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from videofocalnet.io import atomic_write_text
 from videofocalnet.data.annotations import (
     AnnotationEntry,
     AnnotationError,
     write_annotation_list,
     write_label_list,
 )
+from videofocalnet.io import atomic_write_text
 
 __all__ = [
     "CONVERTERS",
@@ -168,6 +169,23 @@ def _pick(files: Sequence[Path], name: str) -> Path | None:
     if len(matches) > 1:
         raise ConversionError(f"{name} given more than once: {', '.join(map(str, matches))}")
     return matches[0] if matches else None
+
+def _json_split_entries(
+    files: Sequence[Path], split_files: Sequence[tuple[str, str]]
+) -> dict[str, list[tuple[str, Any]]]:
+    """For each ``(split, file name)`` found among ``files``: the entries of that JSON list, each paired with a
+    ``"<file>: entry <i>"`` locator for error messages. Splits whose file is absent are left out."""
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for split, file_name in split_files:
+        path = _pick(files, file_name)
+        if path is None:
+            continue
+        data = _load_json(path)
+        if not isinstance(data, list):
+            raise ConversionError(f"{path}: expected a list of entries")
+        out[split] = [(f"{path}: entry {position}", entry) for position, entry in enumerate(data)]
+    return out
+
 
 
 def _resolve(
@@ -351,16 +369,9 @@ def convert_ssv2(
         class_names[i] = name
 
     items: dict[str, list[tuple[list[str], int]]] = {}
-    for split, file_name in (("train", "train.json"), ("val", "validation.json")):
-        path = _pick(files, file_name)
-        if path is None:
-            continue
-        data = _load_json(path)
-        if not isinstance(data, list):
-            raise ConversionError(f"{path}: expected a list of entries")
+    for split, entries in _json_split_entries(files, (("train", "train.json"), ("val", "validation.json"))).items():
         items[split] = []
-        for position, entry in enumerate(data):
-            where = f"{path}: entry {position}"
+        for where, entry in entries:
             if not isinstance(entry, dict) or "id" not in entry:
                 raise ConversionError(f"{where}: expected an object with 'id' and 'template', got {entry!r:.80}")
             if "template" not in entry:
@@ -409,16 +420,10 @@ def convert_diving48(
         class_names.append("_".join(p.strip() for p in parts))
 
     items: dict[str, list[tuple[list[str], int]]] = {}
-    for split, file_name in (("train", "Diving48_V2_train.json"), ("val", "Diving48_V2_test.json")):
-        path = _pick(files, file_name)
-        if path is None:
-            continue
-        data = _load_json(path)
-        if not isinstance(data, list):
-            raise ConversionError(f"{path}: expected a list of entries")
+    split_files = (("train", "Diving48_V2_train.json"), ("val", "Diving48_V2_test.json"))
+    for split, entries in _json_split_entries(files, split_files).items():
         items[split] = []
-        for position, entry in enumerate(data):
-            where = f"{path}: entry {position}"
+        for where, entry in entries:
             if not isinstance(entry, dict) or "vid_name" not in entry or "label" not in entry:
                 raise ConversionError(f"{where}: expected an object with 'vid_name' and 'label', got {entry!r:.80}")
             label = entry["label"]
