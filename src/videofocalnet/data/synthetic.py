@@ -30,7 +30,7 @@ import numpy as np
 
 from videofocalnet.io import atomic_write_text
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: nuisance factors in SyntheticStyle (growing/shrinking radii follow main_radius)
 
 CLASS_NAMES: tuple[str, ...] = (
     "moving_left",
@@ -71,6 +71,47 @@ _CRF = 20  # low enough that a 1-2 px/frame motion of a 10 px object survives yu
 # 96x96 input in different processes (5 variants in 8 runs here), with them off every run was identical.
 _X264_OPTIONS = {"crf": str(_CRF), "preset": "veryfast", "threads": "1", "x264-params": "mbtree=0:aq-mode=0"}
 _SHAPE_EXTENT = 1.45  # max radius of a random shape, in units of the object radius (bounding-box margin)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticStyle:
+    """How hard the nuisance factors make a clip; lengths are fractions of the frame side, ranges are (low, high).
+
+    Every factor is drawn from a time-reversible distribution whatever the values, so a style only changes how much
+    a model must look past, never whether time order decides the label.
+    """
+
+    main_radius: tuple[float, float] = (0.14, 0.19)
+    travel: tuple[float, float] = (0.35, 0.55)  # translation distance
+    motion_duration: tuple[float, float] = (0.7, 1.0)  # fraction of the clip the motion takes
+    distractors: tuple[int, int] = (1, 2)  # inclusive count range
+    distractor_radius: tuple[float, float] = (0.05, 0.09)
+    distractor_drift: tuple[float, float] = (0.03, 0.1)
+    jitter: float = 0.4  # camera shake sigma, in units of the 3 %-of-side margin
+    noise: tuple[float, float] = (1.5, 5.0)  # pixel noise sigma, in 8-bit levels
+    background_contrast: tuple[float, float] = (0.3, 0.6)
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, tuple):
+                if len(value) != 2 or not 0 <= value[0] <= value[1]:
+                    raise ValueError(f"SyntheticStyle.{field.name} must be a (low, high) range with 0 <= low <= high, "
+                                     f"got {value!r}")
+            elif value < 0:
+                raise ValueError(f"SyntheticStyle.{field.name} must be >= 0, got {value!r}")
+        if self.main_radius[0] <= 0 or self.motion_duration[1] > 1:
+            raise ValueError(f"SyntheticStyle needs main_radius > 0 and motion_duration <= 1, got {self}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            out[field.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+DEFAULT_STYLE = SyntheticStyle()
 
 
 # --------------------------------------------------------------------------------------------------------- photos
@@ -233,14 +274,14 @@ class ObjectTrack:
     opacity: np.ndarray  # (T,) in [0, 1]
 
 
-def _motion_progress(rng: np.random.Generator, num_frames: int) -> np.ndarray:
-    """0 -> 1 ramp over a random window covering 70-100 % of the clip; (T,) float.
+def _motion_progress(rng: np.random.Generator, num_frames: int, duration_range: tuple[float, float]) -> np.ndarray:
+    """0 -> 1 ramp over a random window covering ``duration_range`` of the clip (e.g. 70-100 %); (T,) float.
 
     The window start is uniform over the admissible range, so the reversed ramp 1 - p(T-1-t) has the same law:
     reversal never creates a start/stop timing that the forward class cannot produce.
     """
     span = num_frames - 1
-    duration = max(1, int(round(rng.uniform(0.7, 1.0) * span)))
+    duration = max(1, int(round(rng.uniform(*duration_range) * span)))
     start = int(rng.integers(0, span - duration + 1))
     t = np.arange(num_frames, dtype=np.float64)
     return np.clip((t - start) / duration, 0.0, 1.0)
@@ -256,29 +297,31 @@ def _stationary_jitter(rng: np.random.Generator, num_frames: int, sigma: float, 
     return np.clip(np.rint(out), -limit, limit).astype(np.int64)
 
 
-def _main_track(process: str, rng: np.random.Generator, size: int, num_frames: int) -> ObjectTrack:
+def _main_track(process: str, rng: np.random.Generator, size: int, num_frames: int,
+                style: SyntheticStyle) -> ObjectTrack:
     """Forward-time state of the class-defining object for one generative process."""
     t_count = num_frames
     ones = np.ones(t_count)
-    radius = rng.uniform(0.14, 0.19) * size * ones
+    r_lo, r_hi = style.main_radius
+    radius = rng.uniform(r_lo, r_hi) * size * ones
     angle = rng.uniform(0, 2 * math.pi) * ones
     opacity = ones.copy()
     x = rng.uniform(0.2, 0.8) * size * ones
     y = rng.uniform(0.2, 0.8) * size * ones
     if process in ("translate_x", "translate_y"):
-        p = _motion_progress(rng, t_count)
-        travel = rng.uniform(0.35, 0.55) * size
+        p = _motion_progress(rng, t_count, style.motion_duration)
+        travel = rng.uniform(*style.travel) * size
         start = rng.uniform(0.15 * size, 0.85 * size - travel)
         along = start + travel * p
         across = rng.uniform(0.2, 0.8) * size + rng.uniform(-0.15, 0.15) * travel * p  # slight slant
         x, y = (along, across) if process == "translate_x" else (across, along)
     elif process == "rotate":
-        p = _motion_progress(rng, t_count)
+        p = _motion_progress(rng, t_count, style.motion_duration)
         angle = angle + rng.uniform(0.6, 1.0) * math.pi * p
-        radius = rng.uniform(0.16, 0.21) * size * ones  # a little larger: rotation needs visible texture
+        radius = rng.uniform(r_lo + 0.02, r_hi + 0.02) * size * ones  # a little larger: rotation needs texture
     elif process == "scale":
-        p = _motion_progress(rng, t_count)
-        r0 = rng.uniform(0.08, 0.11) * size
+        p = _motion_progress(rng, t_count, style.motion_duration)
+        r0 = rng.uniform(0.57 * r_lo, 0.58 * r_hi) * size  # (0.08, 0.11) for the default radius
         radius = r0 * rng.uniform(1.8, 2.3) ** p
         x = rng.uniform(0.3, 0.7) * size * ones
         y = rng.uniform(0.3, 0.7) * size * ones
@@ -294,7 +337,8 @@ def _main_track(process: str, rng: np.random.Generator, size: int, num_frames: i
 
 
 def render_video_with_track(
-    class_name: str, rng: np.random.Generator, *, size: int = 96, num_frames: int = 32
+    class_name: str, rng: np.random.Generator, *, size: int = 96, num_frames: int = 32,
+    style: SyntheticStyle = DEFAULT_STYLE,
 ) -> tuple[np.ndarray, ObjectTrack]:
     """Like :func:`render_video`, also returning the class-defining object's per-frame state (for tests and plots)."""
     if class_name not in _PROCESS:
@@ -313,28 +357,28 @@ def render_video_with_track(
     top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
     world = _resize_bilinear(source[top : top + side, left : left + side], size + 2 * margin, size + 2 * margin)
     tint = rng.uniform(0.75, 1.25, size=3).astype(np.float32)
-    world = world.mean() + (world - world.mean()) * rng.uniform(0.3, 0.6)  # calmer than the objects
+    world = world.mean() + (world - world.mean()) * rng.uniform(*style.background_contrast)  # calmer than objects
     world = np.clip(world * tint, 0, 1).astype(np.float32)  # (size + 2m, size + 2m, 3)
 
-    track = _main_track(process, rng, size, t_count)
+    track = _main_track(process, rng, size, t_count, style)
     main_sprite = _make_sprite(rng, float(track.radius.max()))
 
     # Distractors: smaller, static or drifting slowly in an isotropic random direction (no class-consistent motion).
     distractors = []
-    for _ in range(int(rng.integers(1, 3))):
-        r = rng.uniform(0.05, 0.09) * size
+    for _ in range(int(rng.integers(style.distractors[0], style.distractors[1] + 1))):
+        r = rng.uniform(*style.distractor_radius) * size
         sprite = _make_sprite(rng, r)
         x0, y0 = rng.uniform(0.1, 0.9, size=2) * size
-        drift = 0.0 if rng.random() < 0.4 else rng.uniform(0.03, 0.1) * size
+        drift = 0.0 if rng.random() < 0.4 else rng.uniform(*style.distractor_drift) * size
         heading = rng.uniform(0, 2 * math.pi)
         p = np.linspace(-0.5, 0.5, t_count)
         xs, ys = x0 + drift * math.cos(heading) * p, y0 + drift * math.sin(heading) * p
         distractors.append((sprite, r, rng.uniform(0, 2 * math.pi), xs, ys))
 
-    jitter = _stationary_jitter(rng, t_count, sigma=0.4 * margin, limit=margin)  # (T, 2) as (dy, dx)
+    jitter = _stationary_jitter(rng, t_count, sigma=style.jitter * margin, limit=margin)  # (T, 2) as (dy, dx)
     gain = rng.uniform(0.85, 1.15)
     flicker = 1.0 + rng.normal(0, 0.015, size=t_count)  # iid per frame: reversible
-    noise_sigma = rng.uniform(1.5, 5.0) / 255.0
+    noise_sigma = rng.uniform(*style.noise) / 255.0
 
     frames = np.empty((t_count, size, size, 3), dtype=np.uint8)
     for t in range(t_count):
@@ -363,9 +407,10 @@ def render_video_with_track(
     return frames, track
 
 
-def render_video(class_name: str, rng: np.random.Generator, *, size: int = 96, num_frames: int = 32) -> np.ndarray:
+def render_video(class_name: str, rng: np.random.Generator, *, size: int = 96, num_frames: int = 32,
+                 style: SyntheticStyle = DEFAULT_STYLE) -> np.ndarray:
     """One clip of ``class_name`` as (T, H, W, 3) uint8 RGB; pure function of ``rng`` (no I/O)."""
-    return render_video_with_track(class_name, rng, size=size, num_frames=num_frames)[0]
+    return render_video_with_track(class_name, rng, size=size, num_frames=num_frames, style=style)[0]
 
 
 def video_rng(seed: int, split: str, class_id: int, index: int) -> np.random.Generator:
@@ -513,19 +558,20 @@ def _subset_pairs(class_names: Sequence[str]) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-# (output path, class name, id in CLASS_NAMES, split, index, seed, size, num_frames, fps)
-_Job = tuple[str, str, int, str, int, int, int, int, int]
+# (output path, class name, id in CLASS_NAMES, split, index, seed, size, num_frames, fps, style)
+_Job = tuple[str, str, int, str, int, int, int, int, int, SyntheticStyle]
 
 
 def _render_and_write(job: _Job) -> str:
-    path, class_name, canonical_id, split, index, seed, size, num_frames, fps = job
-    frames = render_video(class_name, video_rng(seed, split, canonical_id, index), size=size, num_frames=num_frames)
+    path, class_name, canonical_id, split, index, seed, size, num_frames, fps, style = job
+    frames = render_video(class_name, video_rng(seed, split, canonical_id, index), size=size, num_frames=num_frames,
+                          style=style)
     write_video(path, frames, fps)
     return path
 
 
 def _params(class_names: Sequence[str], videos_per_class: int, val_per_class: int, seed: int, size: int,
-            num_frames: int, fps: int) -> dict[str, Any]:
+            num_frames: int, fps: int, style: SyntheticStyle) -> dict[str, Any]:
     return {
         "generator_version": GENERATOR_VERSION,
         "classes": list(class_names),
@@ -536,6 +582,7 @@ def _params(class_names: Sequence[str], videos_per_class: int, val_per_class: in
         "size": size,
         "num_frames": num_frames,
         "fps": fps,
+        "style": style.to_dict(),
         "codec": {"name": "libx264", "pix_fmt": "yuv420p", "options": dict(_X264_OPTIONS)},
         "train_list": "train.csv",
         "val_list": "val.csv",
@@ -604,6 +651,7 @@ def generate_dataset(
     fps: int = 16,
     workers: int = 2,
     progress: bool = True,
+    style: SyntheticStyle = DEFAULT_STYLE,
 ) -> SyntheticDatasetInfo:
     """Render and encode the dataset under ``out_dir``; a no-op when a complete identical one is already there.
 
@@ -619,7 +667,7 @@ def generate_dataset(
     if size % 2:
         raise ValueError(f"size must be even (yuv420p), got {size}")
     root = Path(out_dir)
-    params = _params(class_names, videos_per_class, val_per_class, seed, size, num_frames, fps)
+    params = _params(class_names, videos_per_class, val_per_class, seed, size, num_frames, fps, style)
     if _is_complete(root, params):
         return load_dataset_info(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -634,7 +682,7 @@ def generate_dataset(
                 rel = f"videos/{name}/{split}_{index:05d}.mp4"
                 lists[split].append(f"{rel},{label}")
                 jobs.append((str(root / rel), name, canonical_id, split, index, int(seed), int(size),
-                             int(num_frames), int(fps)))
+                             int(num_frames), int(fps), style))
 
     from tqdm.auto import tqdm
 
