@@ -126,3 +126,26 @@ def test_frame_folder_entries(make_frame_folder, tmp_path, pattern):
                       eval_transform=EvalTransform(short_side=32, crop=32))
     s = ds[0]
     assert s["video"].shape == (4, 3, 32, 32) and s["label"] == 1
+
+
+def test_time_reversal_augmentation_flips_frames_and_swaps_the_label(video_dataset_dir):
+    root, list_file = video_dataset_dir(n=3)
+    common = dict(list_file=list_file, root=root, num_frames=4, mode="train", train_transform=SMALL_TRAIN, seed=1,
+                  num_classes=3)
+    plain = VideoDataset(**common)
+    always = VideoDataset(**common, reverse_prob=1.0, reverse_label_map=[1, 0, 2])
+    for i in range(3):
+        a, b = plain[i], always[i]
+        assert torch.equal(b["video"], a["video"].flip(0))  # same frames and crop, played backwards
+        assert b["label"] == [1, 0, 2][a["label"]]
+    half = VideoDataset(**common, reverse_prob=0.5, reverse_label_map=[1, 0, 2])
+    flips = []
+    for epoch in range(8):
+        half.set_epoch(epoch)
+        plain.set_epoch(epoch)
+        flips.append(not torch.equal(half[0]["video"], plain[0]["video"]))
+    assert 0 < sum(flips) < 8  # drawn per (seed, epoch, index)
+    with pytest.raises(ValueError, match="reverse_label_map"):
+        VideoDataset(**common, reverse_prob=0.5)
+    with pytest.raises(ValueError, match="reverse_prob"):
+        VideoDataset(**common, reverse_prob=1.5, reverse_label_map=[0, 1, 2])

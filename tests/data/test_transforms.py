@@ -165,3 +165,24 @@ def test_eval_transform_views():
     assert torch.equal(three[1], one[0])  # middle crop is the centre crop
     with pytest.raises(ValueError):
         T.EvalTransform(num_crops=2)
+
+
+def test_reversal_label_map_swaps_pairs_and_keeps_the_rest():
+    from videofocalnet.data.transforms import reversal_label_map
+
+    assert reversal_label_map([(0, 1), (3, 2)], 5) == [1, 0, 3, 2, 4]
+    assert reversal_label_map([], 2) == [0, 1]
+    for bad in ([(0, 5)], [(0, 1), (1, 2)], [(1, 1)], [(0, 1, 2)]):
+        with pytest.raises(ValueError):
+            reversal_label_map(bad, 5)
+
+
+def test_time_reverse_plays_the_clip_backwards_under_the_partner_label():
+    from videofocalnet.data.transforms import time_reverse
+
+    clip = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 2, 2)  # frame t is filled with t
+    out, label = time_reverse(clip, 2, [1, 0, 2])
+    assert label == 2 and out[:, 0, 0, 0].tolist() == [3.0, 2.0, 1.0, 0.0]
+    assert time_reverse(clip, 0, [1, 0, 2])[1] == 1
+    with pytest.raises(ValueError, match="label 3"):
+        time_reverse(clip, 3, [1, 0, 2])

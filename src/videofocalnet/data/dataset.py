@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,7 @@ from torch.utils.data import Dataset
 
 from videofocalnet.data.decode import BackendUnavailableError, open_video
 from videofocalnet.data.sampling import dense_indices, multi_view_tsn_indices, tsn_indices
-from videofocalnet.data.transforms import EvalTransform, TrainTransform
+from videofocalnet.data.transforms import EvalTransform, TrainTransform, time_reverse
 
 __all__ = [
     "BadVideoTracker",
@@ -117,6 +118,8 @@ class VideoDataset(Dataset):
         seed: int = 0,
         backend: str = "pyav",
         num_classes: int | None = None,
+        reverse_prob: float = 0.0,
+        reverse_label_map: Sequence[int] | None = None,
     ) -> None:
         if mode not in ("train", "val", "test"):
             raise ValueError(f"mode must be 'train', 'val' or 'test', got {mode!r}")
@@ -126,6 +129,10 @@ class VideoDataset(Dataset):
             raise ValueError(
                 f"num_frames, frame_interval, num_clips must be >= 1, got {num_frames}, {frame_interval}, {num_clips}"
             )
+        if not 0.0 <= reverse_prob <= 1.0:
+            raise ValueError(f"reverse_prob must be in [0, 1], got {reverse_prob}")
+        if reverse_prob > 0 and reverse_label_map is None:
+            raise ValueError("reverse_prob > 0 needs reverse_label_map (see transforms.reversal_label_map)")
         if num_crops not in (1, 3):
             raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
         if mode != "test" and (num_clips != 1 or num_crops != 1):
@@ -144,6 +151,8 @@ class VideoDataset(Dataset):
             raise ValueError(
                 f"eval_transform.num_crops={self.eval_transform.num_crops} disagrees with num_crops={num_crops}"
             )
+        self.reverse_prob = float(reverse_prob)
+        self.reverse_label_map = list(reverse_label_map) if reverse_label_map is not None else None
         self.seed = seed
         self.backend = backend
         self.num_classes = num_classes
@@ -184,15 +193,15 @@ class VideoDataset(Dataset):
         entry = self.entries[index]
         path = self.root / entry.path
         try:
-            video = self._load(path, index)
+            video, label = self._load(path, index, entry.label)
         except BackendUnavailableError:
             raise  # a setup problem, not a bad sample
         except Exception as exc:  # any failure reading this one sample is reported, not raised
             return dict(video=None, label=entry.label, index=index, path=str(path),
                         error=f"{type(exc).__name__}: {exc}")
-        return dict(video=video, label=entry.label, index=index, path=str(path))
+        return dict(video=video, label=label, index=index, path=str(path))
 
-    def _load(self, path: Path, index: int) -> torch.Tensor:
+    def _load(self, path: Path, index: int, label: int) -> tuple[torch.Tensor, int]:
         g = self.generator_for(index)
         with open_video(path, backend=self.backend) as reader:
             clips = self._clip_indices(reader.num_frames, g)
@@ -202,10 +211,15 @@ class VideoDataset(Dataset):
         # (V * T, H, W, 3) -> (V, T, 3, H, W): channels-first per frame for the transforms
         frames = frames.view(len(clips), t, *frames.shape[1:]).permute(0, 1, 4, 2, 3)
         if self.mode == "train":
-            return self.train_transform(frames[0].contiguous(), g)  # (T, C, H, W)
+            clip = self.train_transform(frames[0].contiguous(), g)  # (T, C, H, W)
+            # Drawn last and only when enabled: the frames and crop stay those of the unreversed sample, and a run
+            # without reversal keeps the sample stream of earlier versions.
+            if self.reverse_prob > 0 and float(torch.rand((), generator=g)) < self.reverse_prob:
+                clip, label = time_reverse(clip, label, self.reverse_label_map)
+            return clip, label
         views = [self.eval_transform(clip.contiguous(), g) for clip in frames]  # each (num_crops, T, C, H, W)
         out = torch.cat(views)  # (num_clips * num_crops, T, C, H, W), clip-major
-        return out[0] if self.mode == "val" else out
+        return (out[0] if self.mode == "val" else out), label
 
 
 def collate_skip_bad(batch: list[dict[str, Any]]) -> dict[str, Any]:

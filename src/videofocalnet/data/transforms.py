@@ -30,8 +30,10 @@ __all__ = [
     "random_resized_crop_params",
     "resize",
     "resized_crop",
+    "reversal_label_map",
     "short_side_resize",
     "three_crop",
+    "time_reverse",
 ]
 
 # Official recipe, 0-255 scale.
@@ -123,6 +125,42 @@ def resized_crop(clip: torch.Tensor, top: int, left: int, height: int, width: in
 
 def hflip(clip: torch.Tensor) -> torch.Tensor:
     return clip.flip(-1)
+
+
+def reversal_label_map(pairs: Sequence[Sequence[int]], num_classes: int) -> list[int]:
+    """Label of each class's time-reversed video: the partner for classes in ``pairs``, the class itself otherwise.
+
+    Only valid where the unpaired classes look the same played backwards (e.g. "static"); ``pairs`` are the
+    dataset's time-reversal pairs, such as "moving left" / "moving right" in the synthetic dataset.
+    """
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    out = list(range(num_classes))
+    seen: set[int] = set()
+    for pair in pairs:
+        if len(pair) != 2:
+            raise ValueError(f"a reversal pair has two class ids, got {list(pair)!r}")
+        a, b = (int(c) for c in pair)
+        for c in (a, b):
+            if not 0 <= c < num_classes:
+                raise ValueError(f"reversal pair {[a, b]} names class {c}, outside [0, {num_classes})")
+            if c in seen or a == b:
+                raise ValueError(f"class {c} is in more than one reversal pair, or paired with itself: {[a, b]}")
+            seen.add(c)
+        out[a], out[b] = b, a
+    return out
+
+
+def time_reverse(clip: torch.Tensor, label: int, label_map: Sequence[int]) -> tuple[torch.Tensor, int]:
+    """(T, ...) clip played backwards, with its label swapped to the pair partner.
+
+    The augmentation of reversal-pair datasets (Something-Something style): every training video is shown under
+    both labels of its pair, so the pair can only be fitted through frame order, never by remembering what a video
+    looks like.
+    """
+    if not 0 <= label < len(label_map):
+        raise ValueError(f"label {label} outside the reversal label map of {len(label_map)} classes")
+    return clip.flip(0), int(label_map[label])
 
 
 def center_crop(clip: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:

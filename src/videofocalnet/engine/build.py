@@ -164,6 +164,7 @@ def _require_file(path: str, key: str) -> str:
 
 def build_train_dataset(cfg: Config):
     from videofocalnet.data.dataset import VideoDataset
+    from videofocalnet.data.transforms import reversal_label_map
 
     return VideoDataset(
         list_file=_require_file(cfg.DATA.TRAIN_FILE, "DATA.TRAIN_FILE"),
@@ -176,6 +177,9 @@ def build_train_dataset(cfg: Config):
         seed=cfg.SEED,
         backend=cfg.DATA.BACKEND,
         num_classes=cfg.DATA.NUM_CLASSES,
+        reverse_prob=cfg.AUG.REVERSE_PROB,
+        reverse_label_map=reversal_label_map(cfg.AUG.REVERSE_PAIRS, cfg.DATA.NUM_CLASSES)
+        if cfg.AUG.REVERSE_PROB > 0 else None,
     )
 
 

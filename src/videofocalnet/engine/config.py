@@ -188,6 +188,10 @@ class AugConfig:
     MIXUP_MODE: str = "batch"
     GRAY_SCALE: float = 0.2
     FLIP_RATIO: float = 0.5
+    # ours: time reversal with label swap inside reversal pairs (Something-Something style datasets); classes
+    # outside REVERSE_PAIRS keep their label, so use it only where those look the same played backwards
+    REVERSE_PROB: float = 0.0
+    REVERSE_PAIRS: list[list[int]] = field(default_factory=list)
     FRAME_INTERVAL: int = 2
     LABEL_SMOOTH: float = 0.1  # label smoothing folded into the mixup targets
     # ours: the official pipeline hard-codes these
@@ -281,6 +285,9 @@ class Config:
              f"DIST_BACKEND must be 'auto', 'gloo' or 'nccl', got {self.DIST_BACKEND!r}"),
             (0.0 <= self.TRAIN.EMA.DECAY < 1.0, f"TRAIN.EMA.DECAY must be in [0, 1), got {self.TRAIN.EMA.DECAY}"),
             (len(self.DATA.MEAN) == 3 and len(self.DATA.STD) == 3, "DATA.MEAN and DATA.STD need 3 values"),
+            (0.0 <= self.AUG.REVERSE_PROB <= 1.0, f"AUG.REVERSE_PROB must be in [0, 1], got {self.AUG.REVERSE_PROB}"),
+            (self.AUG.REVERSE_PROB == 0.0 or bool(self.AUG.REVERSE_PAIRS),
+             "AUG.REVERSE_PROB > 0 needs AUG.REVERSE_PAIRS (the dataset's time-reversal class pairs)"),
         ]
         for ok, message in checks:
             if not ok:

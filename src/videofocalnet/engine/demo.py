@@ -88,7 +88,9 @@ def run_demo(settings: DemoSettings = DemoSettings()) -> dict[str, Any]:
     cfg = load_config(settings.config, [
         "DATA.ROOT", str(info.root), "DATA.TRAIN_FILE", str(info.train_list), "DATA.VAL_FILE", str(info.val_list),
         "DATA.LABEL_LIST", str(info.label_list), "DATA.NUM_CLASSES", str(info.num_classes),
-        "MODEL.NUM_CLASSES", str(info.num_classes), "SEED", str(settings.seed), *settings.opts,
+        "MODEL.NUM_CLASSES", str(info.num_classes), "SEED", str(settings.seed),
+        # the dataset's time-reversal pairs, for AUG.REVERSE_PROB (time reversal with label swap)
+        "AUG.REVERSE_PAIRS", json.dumps([list(p) for p in info.pairs]), *settings.opts,
     ])
     # The last epoch's weights are what we evaluate (no selection on the validation set).
     cfg.SAVE_FREQ = cfg.TRAIN.EPOCHS
