@@ -187,3 +187,22 @@ def test_model_variant_selects_the_design_space_modulation(variant):
 def test_model_variant_factorized_points_to_the_registered_models():
     with pytest.raises(ConfigError, match="video_focalnet_tiny_factorized"):
         load_config(None, ["DATA.NUM_CLASSES", "5", "MODEL.VARIANT", "factorized"])
+
+
+def test_time_reversal_keys_reach_the_training_dataset(tiny_videos):
+    from videofocalnet.engine.build import build_train_dataset
+
+    with pytest.raises(ConfigError, match="AUG.REVERSE_PAIRS"):
+        load_config(None, ["DATA.NUM_CLASSES", "3", "AUG.REVERSE_PROB", "0.5"])
+    with pytest.raises(ConfigError, match="AUG.REVERSE_PROB must be in"):
+        load_config(None, ["DATA.NUM_CLASSES", "3", "AUG.REVERSE_PROB", "2", "AUG.REVERSE_PAIRS", "[[0, 1]]"])
+    cfg = load_config(None, [
+        "DATA.NUM_CLASSES", "3", "DATA.ROOT", str(tiny_videos.root), "DATA.TRAIN_FILE", str(tiny_videos.train_list),
+        "AUG.REVERSE_PROB", "0.5", "AUG.REVERSE_PAIRS", str([list(p) for p in tiny_videos.pairs]),
+    ])
+    dataset = build_train_dataset(cfg)
+    assert dataset.reverse_prob == 0.5 and dataset.reverse_label_map == [1, 0, 2]  # left <-> right, static stays
+    with pytest.raises(ValueError, match="outside"):
+        build_train_dataset(load_config(None, [
+            "DATA.NUM_CLASSES", "3", "DATA.TRAIN_FILE", str(tiny_videos.train_list),
+            "AUG.REVERSE_PROB", "0.5", "AUG.REVERSE_PAIRS", "[[0, 3]]"]))
