@@ -6,6 +6,10 @@ model that cannot see frame order, whatever its top-1. That makes it the number 
 
     python benchmarks/design_space.py                     # all five variants, default budget (<= 25 min on 2 cores)
     python benchmarks/design_space.py --epochs 2 --variants spatial parallel --json out.json
+    python benchmarks/design_space.py --dataset squares    # the same comparison on moving squares (~2 min)
+
+``--dataset squares`` swaps the photographic videos for 4x4 squares moving left / right / up / down (left and up are
+right and down played backwards), which isolates the use of time from appearance nuisances.
 
 Every variant gets the same data, the same sample order and augmentation draws, the same initial seed, the same
 optimiser and schedule. Clips are decoded once (through ``videofocalnet.data.decode``) and kept in memory as uint8,
@@ -31,10 +35,17 @@ from torch.utils.data import DataLoader, Dataset
 from videofocalnet.data.dataset import VideoDataset, sample_seed
 from videofocalnet.data.decode import read_all_frames
 from videofocalnet.data.sampling import tsn_indices
-from videofocalnet.data.synthetic import generate_dataset, pair_accuracy
+from videofocalnet.data.synthetic import (
+    SQUARE_CLASS_NAMES,
+    SQUARE_PAIRS,
+    generate_dataset,
+    moving_squares,
+    pair_accuracy,
+)
 from videofocalnet.data.transforms import EvalTransform, TrainTransform
 from videofocalnet.models.design_space import VARIANTS, build_variant
 from videofocalnet.models.flops import count_flops
+from videofocalnet.models.layers import INIT_SCHEMES
 
 
 class ClipBank(Dataset):
@@ -92,6 +103,8 @@ def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, trai
                 val_loader: DataLoader, pairs) -> dict:
     torch.manual_seed(args.seed)  # identical initial draws wherever two variants share a module
     model = build_variant(variant, **model_kwargs)
+    if args.init == "fan_in":  # from scratch; at the official init frame order is learned very slowly
+        model.apply(INIT_SCHEMES["fan_in"])
     report = count_flops(model, num_frames=args.frames, img_size=args.size)
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
@@ -158,13 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     p.add_argument("--epochs", type=int, default=18)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--dataset", choices=("synthetic", "squares"), default="synthetic")
+    p.add_argument("--init", choices=("fan_in", "official"), default="fan_in")
+    p.add_argument("--lr", type=float, default=3e-4, help="from scratch, lr >= 1e-3 collapses to the class prior")
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--embed-dim", type=int, default=24)
     p.add_argument("--depths", type=int, nargs=4, default=[1, 1, 2, 1])
     p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--size", type=int, default=None, help="frame side (default 64; 32 for squares)")
     p.add_argument("--videos-per-class", type=int, default=40)
     p.add_argument("--val-per-class", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
@@ -178,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.size is None:
+        args.size = 32 if args.dataset == "squares" else 64
+    if args.dataset == "squares":
+        return run_squares(args)
 
     info = generate_dataset(args.data, videos_per_class=args.videos_per_class, val_per_class=args.val_per_class,
                             seed=args.seed, progress=not args.quiet)
@@ -210,6 +229,39 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class TensorClips(Dataset):
+    """Ready-made clips (N, T, 3, H, W) with labels; ``epoch`` is accepted and ignored (no per-epoch draws)."""
+
+    def __init__(self, clips: torch.Tensor, labels: torch.Tensor) -> None:
+        self.clips, self.labels, self.epoch = clips, labels, 0
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.clips[index], int(self.labels[index])
+
+
+def run_squares(args: argparse.Namespace) -> int:
+    if args.jobs > 1 and len(args.variants) > 1:
+        rows = run_in_processes(args)
+    else:
+        g = torch.Generator().manual_seed(args.seed)
+        n_train, n_val = args.videos_per_class * 4, args.val_per_class * 4
+        train_set = TensorClips(*moving_squares(n_train, generator=g, size=args.size, num_frames=args.frames))
+        val_set = TensorClips(*moving_squares(n_val, generator=g, size=args.size, num_frames=args.frames))
+        val_loader = DataLoader(val_set, batch_size=64, shuffle=False, num_workers=0)
+        model_kwargs = dict(num_classes=len(SQUARE_CLASS_NAMES), img_size=args.size, embed_dim=args.embed_dim,
+                            depths=tuple(args.depths), num_frames=args.frames, drop_path_rate=0.0)
+        rows = []
+        for variant in args.variants:
+            rows.append(run_variant(variant, args, model_kwargs, train_set, val_loader, SQUARE_PAIRS))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    print_table(args, rows, num_train=args.videos_per_class * 4, num_val=args.val_per_class * 4,
+                num_classes=len(SQUARE_CLASS_NAMES))
+    return 0
+
+
 def print_table(args: argparse.Namespace, rows: list[dict], *, num_train: int, num_val: int, num_classes: int) -> None:
     threads = sorted({r["threads"] for r in rows})
     print(f"\n{num_train} train / {num_val} val clips, {args.frames}x{args.size}x{args.size}, {args.epochs} epochs, "
@@ -227,7 +279,8 @@ def run_in_processes(args: argparse.Namespace) -> list[dict]:
     import subprocess
     import tempfile
 
-    forwarded = ["--data", args.data, "--epochs", args.epochs, "--batch-size", args.batch_size, "--lr", args.lr,
+    forwarded = ["--data", args.data, "--dataset", args.dataset, "--init", args.init, "--epochs", args.epochs,
+                 "--batch-size", args.batch_size, "--lr", args.lr,
                  "--weight-decay", args.weight_decay, "--label-smoothing", args.label_smoothing,
                  "--embed-dim", args.embed_dim, "--depths", *args.depths, "--frames", args.frames, "--size", args.size,
                  "--videos-per-class", args.videos_per_class, "--val-per-class", args.val_per_class,

@@ -293,3 +293,22 @@ def test_style_controls_the_nuisance_factors_and_is_validated():
     for bad in (dict(noise=(3.0, 1.0)), dict(jitter=-1.0), dict(main_radius=(0.0, 0.1)), dict(travel=(0.1,))):
         with pytest.raises(ValueError, match="SyntheticStyle"):
             SyntheticStyle(**bad)
+
+
+def test_moving_squares_pairs_are_time_reversals():
+    from videofocalnet.data.synthetic import SQUARE_CLASS_NAMES, moving_squares
+
+    clips, labels = moving_squares(64, generator=torch.Generator().manual_seed(0), size=24, num_frames=6)
+    assert clips.shape == (64, 6, 3, 24, 24) and set(labels.tolist()) == {0, 1, 2, 3} and len(SQUARE_CLASS_NAMES) == 4
+    for clip, label in zip(clips, labels.tolist()):
+        mask = clip[:, 0] > 0  # (T, H, W): where the square is
+        rows = [torch.nonzero(m)[:, 0].float().mean().item() for m in mask]
+        cols = [torch.nonzero(m)[:, 1].float().mean().item() for m in mask]
+        assert all(int(m.sum()) == 16 for m in mask)
+        step = {0: (0, 2), 1: (0, -2), 2: (2, 0), 3: (-2, 0)}[label]  # (rows, cols) -> per frame (dy, dx)
+        assert all(abs(r1 - r0 - step[0]) < 1e-6 and abs(c1 - c0 - step[1]) < 1e-6
+                   for r0, r1, c0, c1 in zip(rows, rows[1:], cols, cols[1:])), (label, rows, cols)
+    again, _ = moving_squares(64, generator=torch.Generator().manual_seed(0), size=24, num_frames=6)
+    assert torch.equal(clips, again)
+    with pytest.raises(ValueError, match="size"):
+        moving_squares(1, generator=torch.Generator(), size=16, num_frames=8)
