@@ -290,7 +290,8 @@ def test_style_controls_the_nuisance_factors_and_is_validated():
     default = render_video("static", video_rng(0, "train", 10, 0), size=32, num_frames=6)
     assert not np.array_equal(default, frames)
     assert DEFAULT_STYLE.to_dict()["distractors"] == [1, 2]
-    for bad in (dict(noise=(3.0, 1.0)), dict(jitter=-1.0), dict(main_radius=(0.0, 0.1)), dict(travel=(0.1,))):
+    for bad in (dict(noise=(3.0, 1.0)), dict(jitter=-1.0), dict(main_radius=(0.0, 0.1)), dict(travel=(0.1,)),
+                dict(distractors=(0.5, 1.0))):
         with pytest.raises(ValueError, match="SyntheticStyle"):
             SyntheticStyle(**bad)
 

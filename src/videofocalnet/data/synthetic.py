@@ -103,6 +103,8 @@ class SyntheticStyle:
                                      f"got {value!r}")
             elif value < 0:
                 raise ValueError(f"SyntheticStyle.{field.name} must be >= 0, got {value!r}")
+        if not all(isinstance(n, int) for n in self.distractors):
+            raise ValueError(f"SyntheticStyle.distractors must be integer counts, got {self.distractors!r}")
         if self.main_radius[0] <= 0 or self.motion_duration[1] > 1:
             raise ValueError(f"SyntheticStyle needs main_radius > 0 and motion_duration <= 1, got {self}")
 
