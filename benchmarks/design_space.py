@@ -153,6 +153,16 @@ def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, trai
     )
 
 
+def run_variants(args: argparse.Namespace, model_kwargs: dict, train_set: Dataset, val_loader: DataLoader,
+                 pairs) -> list[dict]:
+    """``run_variant`` for each of ``args.variants`` in this process, one JSON line per finished variant."""
+    rows = []
+    for variant in args.variants:
+        rows.append(run_variant(variant, args, model_kwargs, train_set, val_loader, pairs))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
 def format_table(rows: list[dict]) -> str:
     head = (f"| {'variant':<10} | {'params (M)':>10} | {'GMACs':>7} | {'top-1 %':>7} | {'pair acc %':>10} "
             f"| {'wall (s)':>8} | {'CPU (s)':>7} |")
@@ -220,11 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     model_kwargs = dict(num_classes=info.num_classes, img_size=args.size, embed_dim=args.embed_dim,
                         depths=tuple(args.depths), num_frames=args.frames, drop_path_rate=0.0)
 
-    rows = []
-    for variant in args.variants:
-        row = run_variant(variant, args, model_kwargs, train_set, val_loader, info.pairs)
-        rows.append(row)
-        print(json.dumps(row), file=sys.stderr, flush=True)  # one JSON line per finished variant
+    rows = run_variants(args, model_kwargs, train_set, val_loader, info.pairs)
     print_table(args, rows, num_train=len(train_set), num_val=len(val_set), num_classes=info.num_classes)
     return 0
 
@@ -253,10 +259,7 @@ def run_squares(args: argparse.Namespace) -> int:
         val_loader = DataLoader(val_set, batch_size=64, shuffle=False, num_workers=0)
         model_kwargs = dict(num_classes=len(SQUARE_CLASS_NAMES), img_size=args.size, embed_dim=args.embed_dim,
                             depths=tuple(args.depths), num_frames=args.frames, drop_path_rate=0.0)
-        rows = []
-        for variant in args.variants:
-            rows.append(run_variant(variant, args, model_kwargs, train_set, val_loader, SQUARE_PAIRS))
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+        rows = run_variants(args, model_kwargs, train_set, val_loader, SQUARE_PAIRS)
     print_table(args, rows, num_train=args.videos_per_class * 4, num_val=args.val_per_class * 4,
                 num_classes=len(SQUARE_CLASS_NAMES))
     return 0

@@ -18,9 +18,9 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from videofocalnet.data.annotations import (
     AnnotationEntry,
@@ -170,6 +170,7 @@ def _pick(files: Sequence[Path], name: str) -> Path | None:
         raise ConversionError(f"{name} given more than once: {', '.join(map(str, matches))}")
     return matches[0] if matches else None
 
+
 def _json_split_entries(
     files: Sequence[Path], split_files: Sequence[tuple[str, str]]
 ) -> dict[str, list[tuple[str, Any]]]:
@@ -185,7 +186,6 @@ def _json_split_entries(
             raise ConversionError(f"{path}: expected a list of entries")
         out[split] = [(f"{path}: entry {position}", entry) for position, entry in enumerate(data)]
     return out
-
 
 
 def _resolve(

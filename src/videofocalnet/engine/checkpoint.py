@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from videofocalnet.io import atomic_write  # re-exported: part of this module's API
+
 __all__ = [
     "atomic_write",
     "save_training_state",
@@ -34,8 +36,6 @@ __all__ = [
     "LAST_NAME",
     "BEST_NAME",
 ]
-
-from videofocalnet.io import atomic_write  # noqa: E402  (re-exported: part of this module's API)
 
 LAST_NAME = "last.pt"
 BEST_NAME = "best.safetensors"

@@ -9,11 +9,12 @@ finished (or interrupted) training run in the same output folder.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from videofocalnet.io import atomic_write_text
 
 REPO_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "demo" / "video_focalnet_nano_synthetic.yaml"
 
@@ -134,7 +135,5 @@ def run_demo(settings: DemoSettings = DemoSettings()) -> dict[str, Any]:
             "predictions": str(out / "eval" / "predictions.csv"),
         },
     }
-    tmp = out / "metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "metrics.json")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, default=str) + "\n")
     return metrics

@@ -19,6 +19,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from videofocalnet.io import atomic_write
+
 __all__ = ["FORMATS", "SUFFIXES", "ExportResult", "ExportVerificationError", "export_model", "export_checkpoint",
            "load_exported"]
 
@@ -54,12 +56,6 @@ def _onnxruntime():
     return onnxruntime
 
 
-def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    from videofocalnet.io import atomic_write
-
-    atomic_write(path, write)
-
-
 def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
     try:
         import onnx  # noqa: F401  (the exporter needs it; fail with our message, not a deep traceback)
@@ -76,7 +72,7 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int
                 do_constant_folding=True,
             )
 
-    _write_atomic(path, write)
+    atomic_write(path, write)
     import onnx
 
     onnx.checker.check_model(str(path))
@@ -90,7 +86,7 @@ def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> 
         with open(tmp, "wb") as handle:
             torch.jit.save(traced, handle)
 
-    _write_atomic(path, write)
+    atomic_write(path, write)
 
 
 def _export_program(model: nn.Module, example: torch.Tensor, path: Path) -> None:
@@ -102,7 +98,7 @@ def _export_program(model: nn.Module, example: torch.Tensor, path: Path) -> None
         with open(tmp, "wb") as handle:  # a buffer: torch.export.save warns about paths not ending in .pt2
             torch.export.save(program, handle)
 
-    _write_atomic(path, write)
+    atomic_write(path, write)
 
 
 def load_exported(path: str | os.PathLike[str], format: str) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -22,7 +22,6 @@ Every module keeps tensors channels-last, (B, T, H, W, C), like the published on
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

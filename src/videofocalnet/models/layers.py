@@ -157,9 +157,6 @@ def init_weights_fan_in(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-INIT_SCHEMES = {"official": None, "fan_in": init_weights_fan_in}  # "official" is filled in below
-
-
 def init_weights_official(module: nn.Module) -> None:
     """The official ``_init_weights``: Linear trunc-normal(0.02)/zero bias, LayerNorm 1/0; convolutions keep PyTorch's
     default (kaiming-uniform a=sqrt(5)), exactly as the released model does."""
@@ -172,5 +169,4 @@ def init_weights_official(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-
-INIT_SCHEMES["official"] = init_weights_official
+INIT_SCHEMES = {"official": init_weights_official, "fan_in": init_weights_fan_in}
