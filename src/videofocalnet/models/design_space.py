@@ -66,15 +66,18 @@ class SpatialFocalModulation(SpatioTemporalFocalModulation):
         """(B, T, H, W, C) -> (q, modulator), both (B, T, H, W, C). Overridden by the joint variant."""
         return self.spatial_modulator(x)
 
-    def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
-        """(B, T, H, W, C) -> (B, T, H, W, C). The collector gets ``{"spatial": modulator, "temporal": None}``."""
+    def forward(
+        self, x: torch.Tensor, collector: ModulatorCollector | None = None, residual: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, T, H, W, C) -> (B, T, H, W, C), plus ``residual`` when given. The collector gets
+        ``{"spatial": modulator, "temporal": None}``."""
         q, modulator = self.context(x)
         out = q * modulator
         if collector is not None:
             collector.append({"spatial": modulator.detach(), "temporal": None})
         if self.use_postln_in_modulation:
             out = self.ln(out)
-        return self.proj_drop(self.proj(out))
+        return self.project(out, residual)
 
 
 def _depthwise_conv_bthwc(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
@@ -128,8 +131,9 @@ class TemporalFocalModulation(nn.Module):
     including the (1, 1) of pooled per-frame features.
     """
 
-    # The gated cascade is the published one; it only reads focal_level, act and normalize_modulator from self.
+    # The gated cascade and the output projection are the published ones; they only read attributes set here.
     _gated_context = SpatioTemporalFocalModulation._gated_context
+    project = SpatioTemporalFocalModulation.project
 
     def __init__(
         self,
@@ -168,15 +172,18 @@ class TemporalFocalModulation(nn.Module):
         ctx_all = self._gated_context(ctx, gates, conv, global_dims=(1,))  # global = mean over T
         return q, self.h(ctx_all)
 
-    def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
-        """(B, T, H, W, C) -> (B, T, H, W, C). The collector gets ``{"spatial": None, "temporal": modulator}``."""
+    def forward(
+        self, x: torch.Tensor, collector: ModulatorCollector | None = None, residual: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, T, H, W, C) -> (B, T, H, W, C), plus ``residual`` when given. The collector gets
+        ``{"spatial": None, "temporal": modulator}``."""
         q, modulator = self.context(x)
         out = q * modulator
         if collector is not None:
             collector.append({"spatial": None, "temporal": modulator.detach()})
         if self.use_postln_in_modulation:
             out = self.ln(out)
-        return self.proj_drop(self.proj(out))
+        return self.project(out, residual)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, focal_level={self.focal_level}, kernel_sizes={self.kernel_sizes}"
@@ -203,14 +210,17 @@ class DividedFocalModulation(nn.Module):
         self.norm_temporal = nn.LayerNorm(dim)
         self.temporal = TemporalFocalModulation(dim, **kwargs)
 
-    def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
-        """(B, T, H, W, C) -> (B, T, H, W, C). The collector gets one entry with both modulators."""
+    def forward(
+        self, x: torch.Tensor, collector: ModulatorCollector | None = None, residual: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, T, H, W, C) -> (B, T, H, W, C), plus ``residual`` when given. The collector gets one entry with both
+        modulators."""
         parts: ModulatorCollector | None = [] if collector is not None else None
         s = self.spatial(x, parts)
-        t = self.temporal(self.norm_temporal(x + s), parts)
+        t = self.temporal(self.norm_temporal(x + s), parts, residual=s)  # s + t, the sum fused into t's projection
         if collector is not None:
             collector.append({"spatial": parts[0]["spatial"], "temporal": parts[1]["temporal"]})
-        return s + t
+        return t if residual is None else residual + t
 
 
 for _name, _cls in (("spatial", SpatialFocalModulation), ("joint", JointFocalModulation),

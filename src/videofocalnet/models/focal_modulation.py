@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from videofocalnet.models.layers import conv2d_gelu
+from videofocalnet.models.layers import conv2d_gelu, linear, linear_add, linear_mul
 
 ModulatorCollector = list  # list[dict[str, torch.Tensor]]: filled on request, never stored on the module
 
@@ -42,8 +42,7 @@ def _temporal_conv_gelu_bthwc(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     B, T, H, W, C = x.shape
     x = x.reshape(B, T, H * W, C).permute(0, 3, 1, 2)  # (B, T, HW, C) -> (B, C, T, HW), channels_last strides
     x = x.contiguous(memory_format=torch.channels_last)
-    weight = conv.weight.unsqueeze(-1)  # (C, C, k) -> (C, C, k, 1)
-    y = conv2d_gelu(x, weight, padding=(conv.padding[0], 0))
+    y = conv2d_gelu(x, conv.weight, padding=(conv.padding[0], 0))  # (C, C, k) weight as a (k, 1) kernel
     return y.permute(0, 2, 3, 1).reshape(B, T, H, W, C)  # (B, C, T, HW) -> (B, T, HW, C) -> (B, T, H, W, C)
 
 
@@ -55,7 +54,7 @@ def _autocast_input(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _split_linear(x: torch.Tensor, linear: nn.Linear, sizes: tuple[int, ...]) -> list[torch.Tensor]:
+def _split_linear(x: torch.Tensor, layer: nn.Linear, sizes: tuple[int, ...]) -> list[torch.Tensor]:
     """``torch.split(linear(x), sizes, -1)``, computed as one GEMM per piece.
 
     Each piece comes out contiguous, so the convolutions need no copy, and (C, C, L+1)-wide GEMMs run markedly faster
@@ -64,8 +63,8 @@ def _split_linear(x: torch.Tensor, linear: nn.Linear, sizes: tuple[int, ...]) ->
     outs, start = [], 0
     for size in sizes:
         stop = start + size
-        bias = linear.bias[start:stop] if linear.bias is not None else None
-        outs.append(F.linear(x, linear.weight[start:stop], bias))
+        bias = layer.bias[start:stop] if layer.bias is not None else None
+        outs.append(linear(x, layer.weight[start:stop], bias))
         start = stop
     return outs
 
@@ -160,18 +159,21 @@ class SpatioTemporalFocalModulation(nn.Module):
             ctx_all = ctx_all / (self.focal_level + 1)
         return ctx_all
 
-    def temporal_modulator(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, H, W, C) -> (B, T, H, W, C): context along time at each spatial location."""
+    def temporal_context(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, H, W, C) -> gated temporal context (B, T, H, W, C), before ``h_temporal``."""
         ctx, gates = _split_linear(x, self.f_temporal, (self.dim, self.focal_level + 1))
 
         def conv_gelu(t: torch.Tensor, level: int) -> torch.Tensor:
             return _temporal_conv_gelu_bthwc(t, self.focal_layers_temporal[level][0])
 
-        ctx_all = self._gated_context(ctx, gates, conv_gelu, global_dims=(1,))  # global = mean over T
-        return F.linear(ctx_all, self.h_temporal.weight.squeeze(-1), self.h_temporal.bias)
+        return self._gated_context(ctx, gates, conv_gelu, global_dims=(1,))  # global = mean over T
 
-    def spatial_modulator(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, H, W, C) -> (q, modulator), both (B, T, H, W, C): context over each frame's plane."""
+    def temporal_modulator(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, H, W, C) -> (B, T, H, W, C): context along time at each spatial location."""
+        return F.linear(self.temporal_context(x), self.h_temporal.weight.squeeze(-1), self.h_temporal.bias)
+
+    def spatial_context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, H, W, C) -> (q, gated spatial context before ``h``), both (B, T, H, W, C)."""
         B, T, H, W, C = x.shape
         q, ctx, gates = _split_linear(x.reshape(B * T, H, W, C), self.f, (C, C, self.focal_level + 1))
 
@@ -179,23 +181,42 @@ class SpatioTemporalFocalModulation(nn.Module):
             return _depthwise_conv_gelu_nhwc(t, self.focal_layers[level][0])
 
         ctx_all = self._gated_context(ctx, gates, conv_gelu, global_dims=(1, 2))  # global = mean over H, W
-        modulator = F.linear(ctx_all, self.h.weight.flatten(1), self.h.bias)
-        return q.reshape(B, T, H, W, C), modulator.reshape(B, T, H, W, C)
+        return q.reshape(B, T, H, W, C), ctx_all.reshape(B, T, H, W, C)
 
-    def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
-        """(B, T, H, W, C) -> (B, T, H, W, C). With ``collector``, appends the detached modulators for visualisation."""
+    def spatial_modulator(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, H, W, C) -> (q, modulator), both (B, T, H, W, C): context over each frame's plane."""
+        q, ctx_all = self.spatial_context(x)
+        return q, F.linear(ctx_all, self.h.weight.flatten(1), self.h.bias)
+
+    def project(self, out: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
+        """``proj_drop(proj(out))``, plus ``residual`` when given: fused with ``proj`` where dropout is inactive, which
+        saves a full read and write of the block's residual stream."""
+        if residual is not None and (not self.training or self.proj_drop.p == 0.0):
+            return linear_add(out, self.proj, residual)
+        out = self.proj_drop(self.proj(out))
+        return out if residual is None else residual + out
+
+    def forward(
+        self, x: torch.Tensor, collector: ModulatorCollector | None = None, residual: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, T, H, W, C) -> (B, T, H, W, C), plus ``residual`` when given. With ``collector``, appends the detached
+        modulators for visualisation."""
         x = _autocast_input(x)
-        modulator_t = self.temporal_modulator(x)
-        q, modulator = self.spatial_modulator(x)
-        if torch.is_grad_enabled():
+        if collector is None:
+            # q * h(ctx) * h_temporal(ctx_t), each product fused into its 1x1 projection where possible; the same
+            # products in the same order as below.
+            ctx_t = self.temporal_context(x)
+            q, ctx = self.spatial_context(x)
+            out = linear_mul(ctx, self.h.weight.flatten(1), self.h.bias, q)
+            out = linear_mul(ctx_t, self.h_temporal.weight.squeeze(-1), self.h_temporal.bias, out)
+        else:
+            modulator_t = self.temporal_modulator(x)
+            q, modulator = self.spatial_modulator(x)
             out = q * modulator * modulator_t
-        else:  # inference: q is a fresh tensor of ours, so multiply in place (no two full-size temporaries)
-            out = q.mul_(modulator).mul_(modulator_t)
-        if collector is not None:
             collector.append({"spatial": modulator.detach(), "temporal": modulator_t.detach()})
         if self.use_postln_in_modulation:
             out = self.ln(out)
-        return self.proj_drop(self.proj(out))
+        return self.project(out, residual)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, focal_level={self.focal_level}, kernel_sizes={self.kernel_sizes}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Iterator, Literal
 
 import torch
@@ -80,6 +81,15 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
 
 
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.linear``. For CPU inference it is oneDNN's linear, which adds the bias inside the GEMM; ``addmm`` first
+    copies the broadcast bias into the output (about 2 % of a Video-FocalNet-T forward)."""
+    if not _cpu_fusion_enabled(x) or _compute_dtype(x) != x.dtype:
+        return F.linear(x, weight, bias)
+    bias = bias.to(x.dtype) if bias is not None else None
+    return torch.ops.mkldnn._linear_pointwise(x, weight.to(x.dtype), bias, "none", [], "none")
+
+
 def linear_gelu(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
     """``gelu(linear(x))`` (exact erf GELU). For CPU inference it is one oneDNN kernel with GELU as a post-op, which
     saves a full read and write of the (often largest) activation; the arithmetic is the same."""
@@ -100,16 +110,84 @@ def linear_add(x: torch.Tensor, linear: nn.Linear, residual: torch.Tensor) -> to
     return torch.ops.mkldnn._linear_pointwise.binary(x, residual, linear.weight.to(dtype), bias, "add")
 
 
+def linear_mul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, other: torch.Tensor) -> torch.Tensor:
+    """``F.linear(x, weight, bias) * other``. For fp32 CPU inference it is one oneDNN kernel (a multiply post-op),
+    which saves a full read and write of the product; the arithmetic is the same (IEEE products commute)."""
+    if not _cpu_fusion_enabled(x) or _compute_dtype(x) != other.dtype or x.dtype != other.dtype:
+        return F.linear(x, weight, bias) * other
+    bias = bias.to(x.dtype) if bias is not None else None
+    return torch.ops.mkldnn._linear_pointwise.binary(x, other, weight.to(x.dtype), bias, "mul")
+
+
+# id(weight) -> (weakref to it, (version, data_ptr, dtype, padding, groups), oneDNN-blocked copy)
+_PACKED_WEIGHTS: dict[int, tuple[weakref.ref, tuple, torch.Tensor]] = {}
+
+
+def _packed_conv_weight(
+    weight: torch.Tensor, x: torch.Tensor, padding: tuple[int, int], groups: int
+) -> torch.Tensor:
+    """oneDNN's blocked layout of a conv weight, made once and reused while the weight is unchanged.
+
+    Given a plain weight, oneDNN reorders it on every call; for the dense temporal convolutions of Video-FocalNet-T
+    that reorder costs as much as ~40 % of the convolution (measured by ``benchmarks/model_speed.py``). The copy is
+    re-made whenever the weight's version counter or storage changes, which every in-place update through the
+    parameter does (optimizer steps, ``load_state_dict``, EMA); edits through ``.data`` bypass the version counter, so
+    call :func:`clear_packed_weights` after those. A blocked copy works for any input shape (checked in the tests).
+    """
+    key = (weight._version, weight.data_ptr(), x.dtype, tuple(padding), groups)
+    entry = _PACKED_WEIGHTS.get(id(weight))
+    if entry is not None and entry[0]() is weight and entry[1] == key:
+        return entry[2]
+    plain = weight.detach().to(x.dtype)
+    if plain.ndim == 3:  # Conv1d over T applied as a (k, 1) Conv2d
+        plain = plain.unsqueeze(-1)
+    packed = torch.ops.mkldnn._reorder_convolution_weight(plain, list(padding), [1, 1], [1, 1], groups, list(x.shape))
+    wid = id(weight)
+    _PACKED_WEIGHTS[wid] = (weakref.ref(weight, lambda _ref, wid=wid: _PACKED_WEIGHTS.pop(wid, None)), key, packed)
+    return packed
+
+
+def clear_packed_weights() -> None:
+    """Drop every cached blocked conv weight (needed only after editing weights through ``.data``)."""
+    _PACKED_WEIGHTS.clear()
+
+
 def conv2d_gelu(
     x: torch.Tensor, weight: torch.Tensor, *, padding: tuple[int, int], groups: int = 1
 ) -> torch.Tensor:
-    """``gelu(conv2d(x, weight))`` without bias, stride 1; fused into one oneDNN kernel for CPU inference."""
+    """``gelu(conv2d(x, weight))`` without bias, stride 1; a 3-D ``weight`` (C_out, C_in, k) is a (k, 1) kernel.
+
+    For CPU inference it is one oneDNN kernel with GELU as a post-op, on a cached blocked copy of the weight.
+    """
     if not _cpu_fusion_enabled(x):
-        return F.gelu(F.conv2d(x, weight, None, 1, padding, 1, groups))
-    dtype = _compute_dtype(x)
+        kernel = weight.unsqueeze(-1) if weight.ndim == 3 else weight
+        return F.gelu(F.conv2d(x, kernel, None, 1, padding, 1, groups))
+    x = x.to(_compute_dtype(x))
     return torch.ops.mkldnn._convolution_pointwise(
-        x.to(dtype), weight.to(dtype), None, list(padding), [1, 1], [1, 1], groups, "gelu", [], "none"
+        x, _packed_conv_weight(weight, x, padding, groups), None, list(padding), [1, 1], [1, 1], groups, "gelu", [],
+        "none",
     )
+
+
+_MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's largest dynamic mmap threshold on 64-bit
+_CHUNK_BYTES = 6 * 2**20
+
+
+def _chunk_rows(x: torch.Tensor, hidden_features: int) -> int:
+    """Rows per chunk for the MLP of a large CPU inference batch, or 0 to run it whole.
+
+    glibc serves every block above 32 MiB with fresh ``mmap`` pages, and first-touching them costs about as much as
+    the GEMM that fills them: Video-FocalNet-T's first-stage hidden activation (25088 x 384 fp32, 38.5 MB) took 22 ms
+    to produce whole and 11 ms into reused memory here. In chunks of ~6 MB the hidden activation stays in the heap
+    (and in cache on its way from fc1 to fc2).
+    """
+    if not _cpu_fusion_enabled(x):
+        return 0
+    rows = x.numel() // x.shape[-1]
+    itemsize = torch.empty((), dtype=_compute_dtype(x)).element_size()
+    if rows * hidden_features * itemsize <= _MMAP_THRESHOLD_BYTES:
+        return 0
+    return max(256, _CHUNK_BYTES // (hidden_features * itemsize))
 
 
 class Mlp(nn.Module):
@@ -124,7 +202,12 @@ class Mlp(nn.Module):
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         """``fc2(act(fc1(x)))``, plus ``residual`` when given (fused with fc2 where dropout is inactive)."""
-        if isinstance(self.act, nn.GELU) and self.act.approximate == "none":
+        exact_gelu = isinstance(self.act, nn.GELU) and self.act.approximate == "none"
+        if residual is not None and exact_gelu and (not self.training or self.drop.p == 0.0):
+            rows = _chunk_rows(x, self.fc1.out_features)
+            if rows:
+                return self._forward_chunked(x, residual, rows)
+        if exact_gelu:
             hidden = linear_gelu(x, self.fc1)
         else:
             hidden = self.act(self.fc1(x))
@@ -132,6 +215,16 @@ class Mlp(nn.Module):
             return linear_add(hidden, self.fc2, residual)
         out = self.drop(self.fc2(self.drop(hidden)))
         return out if residual is None else residual + out
+
+    def _forward_chunked(self, x: torch.Tensor, residual: torch.Tensor, rows: int) -> torch.Tensor:
+        """``residual + fc2(gelu(fc1(x)))`` over blocks of ``rows`` tokens; same arithmetic per token."""
+        x2 = x.reshape(-1, x.shape[-1])  # (..., C) -> (N, C), a view of the LayerNorm output
+        r2 = residual.reshape(-1, residual.shape[-1])
+        out = torch.empty_like(r2)
+        for start in range(0, x2.shape[0], rows):
+            stop = start + rows
+            out[start:stop] = linear_add(linear_gelu(x2[start:stop], self.fc1), self.fc2, r2[start:stop])
+        return out.view(residual.shape)
 
 
 def trunc_normal_(tensor: torch.Tensor, std: float = 0.02) -> torch.Tensor:

@@ -127,11 +127,14 @@ class FocalNetBlock(nn.Module):
             x = x + self.drop_path(self.gamma_1 * self.norm1(self.modulation(x, collector)))
             x = x + self.drop_path(self.gamma_2 * self.norm2(self.mlp(x)))
         else:
-            x = x + self.drop_path(self.gamma_1 * self.modulation(self.norm1(x), collector))
-            if isinstance(self.gamma_2, float) and self.gamma_2 == 1.0 and (
-                not self.training or isinstance(self.drop_path, nn.Identity)
-            ):
-                x = self.mlp(self.norm2(x), residual=x)  # x + MLP(LN(x)), the sum fused where possible
+            # Without layerscale and active drop path, each branch adds its residual itself (fused where possible).
+            plain = not self.training or isinstance(self.drop_path, nn.Identity)
+            if plain and isinstance(self.gamma_1, float) and self.gamma_1 == 1.0:
+                x = self.modulation(self.norm1(x), collector, residual=x)
+            else:
+                x = x + self.drop_path(self.gamma_1 * self.modulation(self.norm1(x), collector))
+            if plain and isinstance(self.gamma_2, float) and self.gamma_2 == 1.0:
+                x = self.mlp(self.norm2(x), residual=x)
             else:
                 x = x + self.drop_path(self.gamma_2 * self.mlp(self.norm2(x)))
         return x
