@@ -8,6 +8,11 @@ model that cannot see frame order, whatever its top-1. That makes it the number 
     python benchmarks/design_space.py --epochs 2 --variants spatial parallel --json out.json
     python benchmarks/design_space.py --dataset squares    # the same comparison on moving squares (~2 min)
 
+``--variants cnn3d-bn cnn3d-ln cnn3d-none`` adds yardsticks that are not Video-FocalNets: one small 3-D CNN (four
+3x3x3 conv layers, 0.24 M parameters) with BatchNorm, with per-position LayerNorm over channels (the normalisation
+every Video-FocalNet block applies to each token) or with none. They say how learnable a dataset is from scratch at
+this budget, and whether LayerNorm alone is what stops a model learning it.
+
 ``--dataset squares`` swaps the photographic videos for 4x4 squares moving left / right / up / down (left and up are
 right and down played backwards), which isolates the use of time from appearance nuisances.
 
@@ -29,6 +34,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
@@ -83,6 +89,40 @@ class ClipBank(Dataset):
         return (clip if self.train else clip[0]), self.labels[index]
 
 
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over channels at every (t, h, w) of a (B, C, T, H, W) tensor: per token, as in Video-FocalNet."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.movedim(1, -1)).movedim(-1, 1)  # (B, C, T, H, W) -> (B, T, H, W, C) -> back
+
+
+class ReferenceCNN3d(nn.Module):
+    """A yardstick, not a Video-FocalNet: (B, T, 3, H, W) -> logits through four conv3d-norm-ReLU layers (time is
+    downsampled in the last two), global average pooling and a linear head."""
+
+    NORMS = {"bn": nn.BatchNorm3d, "ln": ChannelLayerNorm, "none": lambda channels: nn.Identity()}
+
+    def __init__(self, *, num_classes: int, norm: str) -> None:
+        super().__init__()
+        layers, c_in = [], 3
+        for c_out, stride in ((16, (1, 2, 2)), (32, (1, 2, 2)), (64, (2, 2, 2)), (96, (2, 2, 2))):
+            layers += [nn.Conv3d(c_in, c_out, 3, stride, 1, bias=norm == "none"), self.NORMS[norm](c_out), nn.ReLU()]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x.transpose(1, 2))  # (B, T, 3, H, W) -> (B, 3, T, H, W) -> (B, 96, T/4, H/16, W/16)
+        return self.head(x.mean(dim=(2, 3, 4)))
+
+
+REFERENCE_CNNS = {"cnn3d-bn": "bn", "cnn3d-ln": "ln", "cnn3d-none": "none"}
+
+
 def cosine_lr(step: int, total: int, warmup: int, base: float) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -102,9 +142,12 @@ def evaluate(model: torch.nn.Module, loader: DataLoader) -> tuple[torch.Tensor, 
 def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, train_set: ClipBank,
                 val_loader: DataLoader, pairs) -> dict:
     torch.manual_seed(args.seed)  # identical initial draws wherever two variants share a module
-    model = build_variant(variant, **model_kwargs)
-    if args.init == "fan_in":  # from scratch; at the official init frame order is learned very slowly
-        model.apply(INIT_SCHEMES["fan_in"])
+    if variant in REFERENCE_CNNS:
+        model = ReferenceCNN3d(num_classes=model_kwargs["num_classes"], norm=REFERENCE_CNNS[variant])
+    else:
+        model = build_variant(variant, **model_kwargs)
+        if args.init == "fan_in":  # from scratch; at the official init frame order is learned very slowly
+            model.apply(INIT_SCHEMES["fan_in"])
     report = count_flops(model, num_frames=args.frames, img_size=args.size)
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
@@ -178,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "videofocalnet_synthetic"),
                    help="dataset directory (generated there if missing or different)")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=[*VARIANTS, *REFERENCE_CNNS])
     p.add_argument("--epochs", type=int, default=18)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--dataset", choices=("synthetic", "squares"), default="synthetic")
