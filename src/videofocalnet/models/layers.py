@@ -83,7 +83,7 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``F.linear``. For CPU inference it is oneDNN's linear, which adds the bias inside the GEMM; ``addmm`` first
-    copies the broadcast bias into the output (about 2 % of a Video-FocalNet-T forward)."""
+    copies the broadcast bias into the output (a full extra write of it)."""
     if not _cpu_fusion_enabled(x) or _compute_dtype(x) != x.dtype:
         return F.linear(x, weight, bias)
     bias = bias.to(x.dtype) if bias is not None else None
@@ -111,8 +111,8 @@ def linear_add(x: torch.Tensor, linear: nn.Linear, residual: torch.Tensor) -> to
 
 
 def linear_mul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, other: torch.Tensor) -> torch.Tensor:
-    """``F.linear(x, weight, bias) * other``. For fp32 CPU inference it is one oneDNN kernel (a multiply post-op),
-    which saves a full read and write of the product; the arithmetic is the same (IEEE products commute)."""
+    """``F.linear(x, weight, bias) * other``. For CPU inference it is one oneDNN kernel (a multiply post-op), which
+    saves a full read and write of the product; the arithmetic is the same (IEEE products commute)."""
     if not _cpu_fusion_enabled(x) or _compute_dtype(x) != other.dtype or x.dtype != other.dtype:
         return F.linear(x, weight, bias) * other
     bias = bias.to(x.dtype) if bias is not None else None
@@ -128,8 +128,9 @@ def _packed_conv_weight(
 ) -> torch.Tensor:
     """oneDNN's blocked layout of a conv weight, made once and reused while the weight is unchanged.
 
-    Given a plain weight, oneDNN reorders it on every call; for the dense temporal convolutions of Video-FocalNet-T
-    that reorder costs as much as ~40 % of the convolution (measured by ``benchmarks/model_speed.py``). The copy is
+    Given a plain weight, oneDNN reorders it on every call: for the last-stage temporal convolution of
+    Video-FocalNet-T (768 channels, kernel 5) that was about half of a 17 ms call here, ~13 % of all temporal
+    convolution time over the model, and ~4 % of its fp32 forward. The copy is
     re-made whenever the weight's version counter or storage changes, which every in-place update through the
     parameter does (optimizer steps, ``load_state_dict``, EMA); edits through ``.data`` bypass the version counter, so
     call :func:`clear_packed_weights` after those. A blocked copy works for any input shape (checked in the tests).
