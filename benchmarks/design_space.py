@@ -100,17 +100,18 @@ class ChannelLayerNorm(nn.Module):
         return self.norm(x.movedim(1, -1)).movedim(-1, 1)  # (B, C, T, H, W) -> (B, T, H, W, C) -> back
 
 
+_NORMS = {"bn": nn.BatchNorm3d, "ln": ChannelLayerNorm, "none": lambda channels: nn.Identity()}
+
+
 class ReferenceCNN3d(nn.Module):
     """A yardstick, not a Video-FocalNet: (B, T, 3, H, W) -> logits through four conv3d-norm-ReLU layers (time is
     downsampled in the last two), global average pooling and a linear head."""
-
-    NORMS = {"bn": nn.BatchNorm3d, "ln": ChannelLayerNorm, "none": lambda channels: nn.Identity()}
 
     def __init__(self, *, num_classes: int, norm: str) -> None:
         super().__init__()
         layers, c_in = [], 3
         for c_out, stride in ((16, (1, 2, 2)), (32, (1, 2, 2)), (64, (2, 2, 2)), (96, (2, 2, 2))):
-            layers += [nn.Conv3d(c_in, c_out, 3, stride, 1, bias=norm == "none"), self.NORMS[norm](c_out), nn.ReLU()]
+            layers += [nn.Conv3d(c_in, c_out, 3, stride, 1, bias=norm == "none"), _NORMS[norm](c_out), nn.ReLU()]
             c_in = c_out
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(c_in, num_classes)
