@@ -539,19 +539,16 @@ def pair_accuracy(scores: Any, labels: Any, pairs: Iterable[Sequence[int]] = REV
     labels = np.asarray(labels).astype(np.int64).reshape(-1)
     if scores.ndim != 2 or scores.shape[0] != labels.shape[0]:
         raise ValueError(f"scores must be (N, C) with N = len(labels); got {scores.shape} and {labels.shape}")
-    partner: dict[int, int] = {}
-    for pair in pairs:
-        a, b = (int(c) for c in pair)
-        for c in (a, b):
-            if not 0 <= c < scores.shape[1]:
-                raise ValueError(f"pair {tuple(pair)} names class {c}, outside [0, {scores.shape[1]})")
-        partner[a], partner[b] = b, a
-    keep = np.array([int(label) in partner for label in labels], dtype=bool)
+    from videofocalnet.data.transforms import reversal_label_map  # lazily: rendering workers never import torch
+
+    num_classes = scores.shape[1]
+    partner = reversal_label_map(pairs, num_classes)  # validates the pairs; unpaired classes map to themselves
+    keep = np.array([0 <= label < num_classes and partner[label] != label for label in labels], dtype=bool)
     if not keep.any():
         return float("nan")
     rows = np.nonzero(keep)[0]
     own = scores[rows, labels[rows]]
-    other = scores[rows, [partner[int(label)] for label in labels[rows]]]
+    other = scores[rows, [partner[label] for label in labels[rows]]]
     return float(np.mean(own > other))
 
 
