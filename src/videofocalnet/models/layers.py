@@ -81,10 +81,16 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
 
 
+def _fusable_as_is(x: torch.Tensor, *others: torch.Tensor) -> bool:
+    """Whether a fused kernel may run in ``x``'s own dtype: CPU inference, autocast (if on) computing in that dtype,
+    and every other tensor operand of that dtype too."""
+    return _cpu_fusion_enabled(x) and _compute_dtype(x) == x.dtype and all(t.dtype == x.dtype for t in others)
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``F.linear``. For CPU inference it is oneDNN's linear, which adds the bias inside the GEMM; ``addmm`` first
     copies the broadcast bias into the output (a full extra write of it)."""
-    if not _cpu_fusion_enabled(x) or _compute_dtype(x) != x.dtype:
+    if not _fusable_as_is(x):
         return F.linear(x, weight, bias)
     bias = bias.to(x.dtype) if bias is not None else None
     return torch.ops.mkldnn._linear_pointwise(x, weight.to(x.dtype), bias, "none", [], "none")
@@ -100,23 +106,26 @@ def linear_gelu(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
     return torch.ops.mkldnn._linear_pointwise(x.to(dtype), linear.weight.to(dtype), bias, "gelu", [], "none")
 
 
+def _linear_binary(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, other: torch.Tensor, op: Literal["add", "mul"]
+) -> torch.Tensor:
+    """``F.linear(x, weight, bias) <op> other`` as one oneDNN kernel (a binary post-op) where fusable; it saves a full
+    read and write of the result, and the arithmetic is the same (IEEE sums and products commute)."""
+    if not _fusable_as_is(x, other):
+        out = F.linear(x, weight, bias)
+        return other + out if op == "add" else out * other
+    bias = bias.to(x.dtype) if bias is not None else None
+    return torch.ops.mkldnn._linear_pointwise.binary(x, other, weight.to(x.dtype), bias, op)
+
+
 def linear_add(x: torch.Tensor, linear: nn.Linear, residual: torch.Tensor) -> torch.Tensor:
-    """``residual + linear(x)``. For fp32 CPU inference it is one oneDNN kernel (a sum post-op), which saves a full
-    read and write of the residual stream per block; elsewhere it is the plain sum."""
-    if not _cpu_fusion_enabled(x) or _compute_dtype(x) != residual.dtype or x.dtype != residual.dtype:
-        return residual + linear(x)
-    dtype = x.dtype
-    bias = linear.bias.to(dtype) if linear.bias is not None else None
-    return torch.ops.mkldnn._linear_pointwise.binary(x, residual, linear.weight.to(dtype), bias, "add")
+    """``residual + linear(x)``: fused for CPU inference, which saves a read and write of the residual stream."""
+    return _linear_binary(x, linear.weight, linear.bias, residual, "add")
 
 
 def linear_mul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, other: torch.Tensor) -> torch.Tensor:
-    """``F.linear(x, weight, bias) * other``. For CPU inference it is one oneDNN kernel (a multiply post-op), which
-    saves a full read and write of the product; the arithmetic is the same (IEEE products commute)."""
-    if not _cpu_fusion_enabled(x) or _compute_dtype(x) != other.dtype or x.dtype != other.dtype:
-        return F.linear(x, weight, bias) * other
-    bias = bias.to(x.dtype) if bias is not None else None
-    return torch.ops.mkldnn._linear_pointwise.binary(x, other, weight.to(x.dtype), bias, "mul")
+    """``F.linear(x, weight, bias) * other``: fused for CPU inference (the modulator products)."""
+    return _linear_binary(x, weight, bias, other, "mul")
 
 
 # id(weight) -> (weakref to it, (version, data_ptr, dtype, padding, groups), oneDNN-blocked copy)
@@ -185,7 +194,7 @@ def _chunk_rows(x: torch.Tensor, hidden_features: int) -> int:
     if not _cpu_fusion_enabled(x):
         return 0
     rows = x.numel() // x.shape[-1]
-    itemsize = torch.empty((), dtype=_compute_dtype(x)).element_size()
+    itemsize = _compute_dtype(x).itemsize
     if rows * hidden_features * itemsize <= _MMAP_THRESHOLD_BYTES:
         return 0
     return max(256, _CHUNK_BYTES // (hidden_features * itemsize))
