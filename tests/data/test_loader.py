@@ -5,12 +5,13 @@ import torch
 
 from videofocalnet.data.dataset import BadVideoTracker, TooManyBadVideosError, VideoDataset
 from videofocalnet.data.loader import (
+    ClassBalancedSampler,
     EvalDistributedSampler,
     ResumableDistributedSampler,
     build_loader,
     set_loader_epoch,
 )
-from videofocalnet.data.transforms import EvalTransform, TrainTransform
+from videofocalnet.data.transforms import EvalTransform, TrainTransform, reversal_label_map
 
 SMALL_TRAIN = TrainTransform(short_side=32, size=28)
 
@@ -53,6 +54,93 @@ def test_resumable_sampler_matches_distributed_semantics_and_resumes():
     assert list(padded) == [2, 5, 1]
     with pytest.raises(ValueError):
         s.set_start_index(8)
+
+
+def _final_labels(keys, labels, label_map):
+    return [label_map[labels[i]] if rev else labels[i] for i, rev in keys]
+
+
+def test_class_balanced_sampler_balances_after_reversal():
+    # 5 classes, very unequal: 40, 3, 10, 1, 6 videos; pairs (0, 1) and (2, 3); class 4 plays the same both ways
+    labels = [0] * 40 + [1] * 3 + [2] * 10 + [3] * 1 + [4] * 6
+    label_map = reversal_label_map([[0, 1], [2, 3]], 5)
+    world = 2
+    samplers = [ClassBalancedSampler(labels, num_classes=5, reverse_label_map=label_map, reverse_prob=0.5,
+                                     num_replicas=world, rank=k, seed=4) for k in range(world)]
+    for s in samplers:
+        s.set_epoch(1)
+    per_rank = [list(s) for s in samplers]
+    assert [len(o) for o in per_rank] == [30, 30] == [len(s) for s in samplers]  # 60 videos over 2 ranks
+    stream = [key for pair in zip(*per_rank) for key in pair]  # rank r holds positions r::world
+    final = _final_labels(stream, labels, label_map)
+    for start in range(0, 60, 5):  # every run of 5 consecutive samples holds each class once
+        assert sorted(final[start:start + 5]) == [0, 1, 2, 3, 4]
+    assert all(not rev for i, rev in stream if labels[i] == 4)  # no partner: never reversed
+    reversed_share = sum(rev for i, rev in stream if labels[i] != 4) / sum(labels[i] != 4 for i, _ in stream)
+    assert 0.3 < reversed_share < 0.7
+    # classes are drawn through all their videos before repeating one
+    class0 = [i for i, _ in stream if labels[i] == 0]
+    assert len(set(class0)) == len(class0)
+    # deterministic per (seed, epoch), different across epochs
+    again = ClassBalancedSampler(labels, num_classes=5, reverse_label_map=label_map, reverse_prob=0.5,
+                                 num_replicas=world, rank=1, seed=4)
+    again.set_epoch(1)
+    assert list(again) == per_rank[1]
+    again.set_epoch(2)
+    assert list(again) != per_rank[1]
+    # exact mid-epoch resume
+    again.set_epoch(1)
+    again.set_start_index(7)
+    assert list(again) == per_rank[1][7:] and len(again) == 23
+
+
+def test_class_balanced_sampler_both_ways_pairs_each_clip_with_its_reversal():
+    labels = [0] * 7 + [1] * 5 + [2] * 4  # pair (0, 1); class 2 has no partner
+    label_map = reversal_label_map([[0, 1]], 3)
+    sampler = ClassBalancedSampler(labels, num_classes=3, reverse_label_map=label_map, reverse_prob=0.5,
+                                   both_ways=True, seed=1)
+    keys = list(sampler)
+    assert len(keys) == 16
+    for (i, r), (j, q) in zip(keys[0::2], keys[1::2]):
+        assert i == j and r != q  # the same video, once each way
+    final = _final_labels(keys, labels, label_map)
+    for start in range(0, 12, 6):  # every run of 2C = 6 holds each class twice
+        assert sorted(final[start:start + 6]) == [0, 0, 1, 1, 2, 2]
+    with pytest.raises(ValueError, match="both_ways needs reverse_label_map"):
+        ClassBalancedSampler(labels, num_classes=3, both_ways=True)
+
+
+def test_class_balanced_sampler_without_reversal_and_bad_input():
+    labels = [2, 2, 2, 0, 0, 2]  # class 1 has no videos: it is left out, not fabricated
+    keys = list(ClassBalancedSampler(labels, num_classes=3, seed=0))
+    assert len(keys) == 6 and not any(rev for _, rev in keys)
+    final = [labels[i] for i, _ in keys]
+    assert all(sorted(final[k:k + 2]) == [0, 2] for k in range(0, 6, 2))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        ClassBalancedSampler([0, 2], num_classes=2)
+    with pytest.raises(ValueError, match="reverse_label_map"):
+        ClassBalancedSampler([0, 1], num_classes=2, reverse_prob=0.5)
+    with pytest.raises(ValueError, match="at least one"):
+        ClassBalancedSampler([], num_classes=2)
+
+
+def test_dataset_honours_the_samplers_reverse_key(video_dataset_dir):
+    root, list_file = video_dataset_dir(n=3)
+    label_map = reversal_label_map([[0, 1]], 3)
+    ds = make_ds(root, list_file, seed=1, reverse_prob=0.5, reverse_label_map=label_map)
+    forward, backward = ds[(0, False)], ds[(0, True)]
+    assert (forward["label"], backward["label"]) == (0, 1)
+    assert torch.equal(backward["video"], forward["video"].flip(0))  # same frames and crop, played backwards
+    assert ds[(2, True)]["label"] == 2  # unpaired class keeps its label
+    plain = make_ds(root, list_file, seed=1)
+    with pytest.raises(ValueError, match="no reverse_label_map"):
+        plain[(0, True)]
+    # through the loader: batches of 3 hold classes 0, 1, 2 once each
+    sampler = ClassBalancedSampler(ds.labels, num_classes=3, reverse_label_map=label_map, reverse_prob=0.5, seed=2)
+    loader = build_loader(ds, batch_size=3, train=True, sampler=sampler)
+    assert [sorted(b["label"].tolist()) for b in loader] == [[0, 1, 2]]
+    with pytest.raises(ValueError, match="for training"):
+        build_loader(ds, batch_size=3, train=False, sampler=sampler)
 
 
 def test_train_and_test_batches(video_dataset_dir):

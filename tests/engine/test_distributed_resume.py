@@ -48,11 +48,15 @@ def test_two_process_gloo_equals_one_process(write_tiny_config, tmp_path, cli):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume_is_bit_identical(write_tiny_config, tmp_path, cli):
-    # everything random on: drop path, mixup/cutmix (own generator), EMA, accumulation, a data worker process
+@pytest.mark.parametrize("sampler", ["random", "class_balanced_both_ways"])
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(write_tiny_config, tmp_path, cli, sampler):
+    # everything random on: drop path, mixup/cutmix (own generator), EMA, accumulation, a data worker process,
+    # time reversal (classes 0 and 1 are moving left / right) and the training sampler
     cfg = write_tiny_config(
-        MODEL={"DROP_PATH_RATE": 0.2}, AUG={"MIXUP": 0.8, "CUTMIX": 1.0, "MIXUP_PROB": 0.7},
-        DATA={"NUM_WORKERS": 1},
+        MODEL={"DROP_PATH_RATE": 0.2},
+        AUG={"MIXUP": 0.8, "CUTMIX": 1.0, "MIXUP_PROB": 0.7, "REVERSE_PROB": 0.5, "REVERSE_PAIRS": [[0, 1]],
+             "FLIP_RATIO": 0.0},
+        DATA={"NUM_WORKERS": 1, "SAMPLER": sampler},
         TRAIN={"EPOCHS": 2, "CHECKPOINT_EVERY_STEPS": 1, "ACCUMULATION_STEPS": 2,
                "EMA": {"ENABLED": True, "DECAY": 0.9}},
     )

@@ -189,11 +189,21 @@ class VideoDataset(Dataset):
             num_video_frames, self.num_frames, self.frame_interval, train=train, generator=g, num_views=views
         )
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    @property
+    def labels(self) -> list[int]:
+        """The annotated label of every entry, in list order (what a class-balanced sampler needs)."""
+        return [entry.label for entry in self.entries]
+
+    def __getitem__(self, key: int | tuple[int, bool]) -> dict[str, Any]:
+        """``key`` is an index, or ``(index, reverse)`` from a sampler that decides time reversal itself
+        (:class:`~videofocalnet.data.loader.ClassBalancedSampler`); then no reversal is drawn here."""
+        index, reverse = (int(key[0]), bool(key[1])) if isinstance(key, tuple) else (int(key), None)
         entry = self.entries[index]
         path = self.root / entry.path
+        if reverse and self.reverse_label_map is None:
+            raise ValueError(f"sample {index} ({path}) asked for time reversal, but the dataset has no reverse_label_map")
         try:
-            video, label = self._load(path, index, entry.label)
+            video, label = self._load(path, index, entry.label, reverse)
         except BackendUnavailableError:
             raise  # a setup problem, not a bad sample
         except Exception as exc:  # any failure reading this one sample is reported, not raised
@@ -201,7 +211,7 @@ class VideoDataset(Dataset):
                         error=f"{type(exc).__name__}: {exc}")
         return dict(video=video, label=label, index=index, path=str(path))
 
-    def _load(self, path: Path, index: int, label: int) -> tuple[torch.Tensor, int]:
+    def _load(self, path: Path, index: int, label: int, reverse: bool | None = None) -> tuple[torch.Tensor, int]:
         g = self.generator_for(index)
         with open_video(path, backend=self.backend) as reader:
             clips = self._clip_indices(reader.num_frames, g)
@@ -214,7 +224,9 @@ class VideoDataset(Dataset):
             clip = self.train_transform(frames[0].contiguous(), g)  # (T, C, H, W)
             # Drawn last and only when enabled: the frames and crop stay those of the unreversed sample, and a run
             # without reversal keeps the sample stream of earlier versions.
-            if self.reverse_prob > 0 and float(torch.rand((), generator=g)) < self.reverse_prob:
+            if reverse is None:
+                reverse = self.reverse_prob > 0 and float(torch.rand((), generator=g)) < self.reverse_prob
+            if reverse:
                 clip, label = time_reverse(clip, label, self.reverse_label_map)
             return clip, label
         views = [self.eval_transform(clip.contiguous(), g) for clip in frames]  # each (num_crops, T, C, H, W)

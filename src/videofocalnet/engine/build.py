@@ -178,8 +178,22 @@ def build_train_dataset(cfg: Config):
         backend=cfg.DATA.BACKEND,
         num_classes=cfg.DATA.NUM_CLASSES,
         reverse_prob=cfg.AUG.REVERSE_PROB,
+        # the both-ways sampler reverses every other clip itself, whatever AUG.REVERSE_PROB says
         reverse_label_map=reversal_label_map(cfg.AUG.REVERSE_PAIRS, cfg.DATA.NUM_CLASSES)
-        if cfg.AUG.REVERSE_PROB > 0 else None,
+        if cfg.AUG.REVERSE_PROB > 0 or cfg.DATA.SAMPLER == "class_balanced_both_ways" else None,
+    )
+
+
+def build_train_sampler(cfg: Config, dataset, *, num_replicas: int, rank: int):
+    """The training sampler ``DATA.SAMPLER`` names; None means the loader's default shuffling one."""
+    if cfg.DATA.SAMPLER == "random":
+        return None
+    from videofocalnet.data.loader import ClassBalancedSampler
+
+    return ClassBalancedSampler(
+        dataset.labels, num_classes=cfg.DATA.NUM_CLASSES, reverse_label_map=dataset.reverse_label_map,
+        reverse_prob=dataset.reverse_prob, both_ways=cfg.DATA.SAMPLER == "class_balanced_both_ways",
+        num_replicas=num_replicas, rank=rank, seed=cfg.SEED,
     )
 
 

@@ -51,6 +51,8 @@ class ConfigError(ValueError):
 # Schema
 # ----------------------------------------------------------------------------------------------------------------------
 
+SAMPLERS = ("random", "class_balanced", "class_balanced_both_ways")  # DATA.SAMPLER
+
 
 @dataclass
 class DataConfig:
@@ -74,6 +76,12 @@ class DataConfig:
     # ours
     SAMPLING: str = "tsn"  # "tsn" (official: one frame per segment) or "dense" (FRAME_INTERVAL apart)
     BACKEND: str = "pyav"  # video decoder
+    # "random" (shuffled, as the official code) or "class_balanced": every batch holds each class equally often,
+    # counted after AUG.REVERSE_PROB time reversal (data.loader.ClassBalancedSampler); for from-scratch training on
+    # small class-structured sets, where uniform batches' label-count noise keeps the model at the class prior.
+    # "class_balanced_both_ways": the same, and every clip is followed by itself played backwards (needs
+    # AUG.REVERSE_PAIRS), so that within a batch only frame order separates the two classes of a pair
+    SAMPLER: str = "random"
     SHORT_SIDE: int = 0  # train/val short-side resize; 0 -> int(256 / 224 * INPUT_SIZE) as the official pipeline
     MEAN: list[float] = field(default_factory=lambda: [123.675, 116.28, 103.53])  # 0-255 scale (official)
     STD: list[float] = field(default_factory=lambda: [58.395, 57.12, 57.375])
@@ -258,6 +266,10 @@ class Config:
              f"({self.MODEL.TUBELET_SIZE})"),
             (self.DATA.SAMPLING in ("tsn", "dense"), f"DATA.SAMPLING must be 'tsn' or 'dense', got "
              f"{self.DATA.SAMPLING!r}"),
+            (self.DATA.SAMPLER in SAMPLERS, f"DATA.SAMPLER must be one of {', '.join(SAMPLERS)}, got "
+             f"{self.DATA.SAMPLER!r}"),
+            (self.DATA.SAMPLER != "class_balanced_both_ways" or bool(self.AUG.REVERSE_PAIRS),
+             "DATA.SAMPLER class_balanced_both_ways needs AUG.REVERSE_PAIRS (the dataset's time-reversal class pairs)"),
             (self.MODEL.INIT in ("official", "fan_in"), f"MODEL.INIT must be 'official' or 'fan_in', got "
              f"{self.MODEL.INIT!r}"),
             (self.MODEL.VARIANT in ("parallel", "spatial", "joint", "divided"),

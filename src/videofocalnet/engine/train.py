@@ -158,7 +158,7 @@ def _train(cfg: Config, info: DistInfo, *, output, resume, auto_resume, progress
     loader = build_loader(
         train_set, batch_size=batch_size, train=True, num_workers=cfg.DATA.NUM_WORKERS, seed=cfg.SEED,
         num_replicas=info.world_size, rank=info.rank, pin_memory=cfg.DATA.PIN_MEMORY and device.type == "cuda",
-        drop_last=True,
+        drop_last=True, sampler=build.build_train_sampler(cfg, train_set, num_replicas=info.world_size, rank=info.rank),
     )
     loader.generator = torch.Generator()  # keep iterator creation off the global RNG (see module docstring)
     updates_per_epoch = len(loader) // accum
