@@ -206,3 +206,25 @@ def test_time_reversal_keys_reach_the_training_dataset(tiny_videos):
         build_train_dataset(load_config(None, [
             "DATA.NUM_CLASSES", "3", "DATA.TRAIN_FILE", str(tiny_videos.train_list),
             "AUG.REVERSE_PROB", "0.5", "AUG.REVERSE_PAIRS", "[[0, 3]]"]))
+
+
+def test_sampler_key_builds_the_class_balanced_sampler(tiny_videos):
+    from videofocalnet.data.loader import ClassBalancedSampler
+    from videofocalnet.engine.build import build_train_dataset, build_train_sampler
+
+    base = ["DATA.NUM_CLASSES", "3", "DATA.ROOT", str(tiny_videos.root), "DATA.TRAIN_FILE", str(tiny_videos.train_list)]
+    with pytest.raises(ConfigError, match="DATA.SAMPLER must be one of random, class_balanced"):
+        load_config(None, [*base, "DATA.SAMPLER", "balanced"])
+    with pytest.raises(ConfigError, match="class_balanced_both_ways needs AUG.REVERSE_PAIRS"):
+        load_config(None, [*base, "DATA.SAMPLER", "class_balanced_both_ways"])
+    plain = load_config(None, base)
+    assert build_train_sampler(plain, build_train_dataset(plain), num_replicas=1, rank=0) is None
+    # both ways with AUG.REVERSE_PROB 0: the dataset still gets the pair map, every other clip plays backwards
+    cfg = load_config(None, [*base, "DATA.SAMPLER", "class_balanced_both_ways",
+                             "AUG.REVERSE_PAIRS", str([list(p) for p in tiny_videos.pairs])])
+    dataset = build_train_dataset(cfg)
+    sampler = build_train_sampler(cfg, dataset, num_replicas=2, rank=1)
+    assert isinstance(sampler, ClassBalancedSampler) and sampler.both_ways and sampler.rank == 1
+    assert dataset.reverse_label_map == [1, 0, 2] and len(sampler) == len(dataset) // 2
+    index, reverse = next(iter(sampler))
+    assert dataset[(index, reverse)]["video"] is not None
