@@ -124,6 +124,31 @@ def measure(
     return rates
 
 
+def rgb_conversion_ms(path: Path, *, sizes: tuple[int, ...] = (64, 340), repeats: int = 5) -> dict[int, dict]:
+    """Per-frame cost of YUV -> RGB, side by side: PyAV's ``to_ndarray(format="rgb24")``, which builds a fresh
+    swscale context per call, against ``decode._frame_to_rgb``, which keeps one per thread. Median of ``repeats``."""
+    import av
+
+    from videofocalnet.data.decode import _frame_to_rgb
+
+    out = {}
+    with av.open(str(path)) as container:
+        frames = [f for _, f in zip(range(16), container.decode(video=0))]
+    for short in sizes:
+        scaled = [f.reformat(width=round(short * f.width / f.height), height=short, format=f.format.name)
+                  for f in frames]
+        timings: dict[str, list[float]] = {"fresh_context": [], "cached_context": []}
+        for _ in range(repeats):
+            for name, convert in (("fresh_context", lambda f: f.to_ndarray(format="rgb24")),
+                                  ("cached_context", _frame_to_rgb)):
+                start = time.perf_counter()
+                for frame in scaled:
+                    convert(frame)
+                timings[name].append((time.perf_counter() - start) / len(scaled) * 1e3)
+        out[short] = {name: statistics.median(values) for name, values in timings.items()}
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-videos", type=int, default=8)
@@ -175,8 +200,12 @@ def main() -> int:
         label = "train (TSN 8f, 224)" if r["pipeline"] == "train" else "test (4 clips x 3 crops)"
         print(f"| {label:<24} | {r['workers']:>7} | {r['sparse_clips_per_s']:>14.2f} | "
               f"{r['whole_decode_clips_per_s']:>20.2f} | {r['speedup']:>6.2f}x |")
+    rgb = rgb_conversion_ms(paths[0])
+    print("\nYUV -> RGB per frame (median ms): " + "; ".join(
+        f"short side {short}: fresh swscale context {r['fresh_context']:.3f}, cached {r['cached_context']:.3f} "
+        f"({r['fresh_context'] / r['cached_context']:.0f}x)" for short, r in rgb.items()))
     if args.json:
-        args.json.write_text(json.dumps(dict(
+        args.json.write_text(json.dumps(dict(rgb_conversion_ms=rgb, 
             videos=args.num_videos, width=WIDTH, height=HEIGHT, fps=FPS, seconds=SECONDS, gop=GOP,
             repeats=args.repeats, cpus=os.cpu_count(), torch=torch.__version__, python=platform.python_version(),
             results=rows), indent=2))
