@@ -13,6 +13,13 @@ model that cannot see frame order, whatever its top-1. That makes it the number 
 every Video-FocalNet block applies to each token) or with none. They say how learnable a dataset is from scratch at
 this budget, and whether LayerNorm alone is what stops a model learning it.
 
+The demo's recipe (600 small videos per class, class-balanced batches with every clip also played backwards; see
+the README) is one command. It keeps tubelet 1, so that `spatial` sees every frame on its own, and should take
+about 40 minutes on 2 cores for the five variants (2,100 steps each at 1.06 s per step for all five, measured):
+
+    python benchmarks/design_space.py --videos-per-class 600 --val-per-class 20 --video-size 64 --video-frames 16 \
+        --embed-dim 24 --batch-size 22 --epochs 7 --sampler class_balanced_both_ways --reverse-prob 0.5
+
 ``--dataset squares`` swaps the photographic videos for 4x4 squares moving left / right / up / down (left and up are
 right and down played backwards), which isolates the use of time from appearance nuisances.
 
@@ -48,9 +55,11 @@ from videofocalnet.data.synthetic import (
     moving_squares,
     pair_accuracy,
 )
-from videofocalnet.data.transforms import EvalTransform, TrainTransform
+from videofocalnet.data.loader import ClassBalancedSampler
+from videofocalnet.data.transforms import EvalTransform, TrainTransform, reversal_label_map, time_reverse
 from videofocalnet.models.design_space import VARIANTS, build_variant
 from videofocalnet.models.flops import count_flops
+from videofocalnet.engine.config import SAMPLERS
 from videofocalnet.models.layers import INIT_SCHEMES
 
 
@@ -58,11 +67,12 @@ class ClipBank(Dataset):
     """Decoded videos of one annotation list held in memory: uint8 (T_video, 3, H, W) per video.
 
     ``__getitem__`` mirrors ``VideoDataset``: TSN frame indices and the transform draw from a generator seeded by
-    (seed, epoch, index), so every variant sees identical clips in every epoch.
+    (seed, epoch, index), so every variant sees identical clips in every epoch; an ``(index, reverse)`` key from a
+    ``ClassBalancedSampler`` plays the clip backwards under the label ``reverse_label_map`` gives.
     """
 
     def __init__(self, list_file: Path, root: Path, *, num_frames: int, train: bool, transform, seed: int,
-                 desc: str, progress: bool = True) -> None:
+                 desc: str, progress: bool = True, reverse_label_map: list[int] | None = None) -> None:
         from tqdm.auto import tqdm
 
         listing = VideoDataset(list_file=list_file, root=root, num_frames=num_frames, mode="val")  # parses the list
@@ -74,18 +84,22 @@ class ClipBank(Dataset):
         self.num_frames = num_frames
         self.train = train
         self.transform = transform
+        self.reverse_label_map = reverse_label_map
         self.seed = seed
         self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.videos)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: int | tuple[int, bool]) -> tuple[torch.Tensor, int]:
+        index, reverse = key if isinstance(key, tuple) else (key, False)
         g = torch.Generator()
         g.manual_seed(sample_seed(self.seed, self.epoch, index))
         video = self.videos[index]
         idx = tsn_indices(video.shape[0], self.num_frames, train=self.train, generator=g)
         clip = self.transform(video[idx], g)  # (T, 3, h, w) float, or (1, T, 3, h, w) for EvalTransform
+        if reverse:
+            return time_reverse(clip, self.labels[index], self.reverse_label_map)
         return (clip if self.train else clip[0]), self.labels[index]
 
 
@@ -155,8 +169,14 @@ def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, trai
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
     order = torch.Generator().manual_seed(args.seed)  # same batch order for every variant
-    loader = DataLoader(train_set, batch_size=args.batch_size, sampler=None, shuffle=True, generator=order,
-                        drop_last=True, num_workers=0)
+    sampler = None
+    if args.sampler != "random":
+        sampler = ClassBalancedSampler(train_set.labels, num_classes=model_kwargs["num_classes"],
+                                       reverse_label_map=reversal_label_map(pairs, model_kwargs["num_classes"]),
+                                       reverse_prob=args.reverse_prob, both_ways=args.sampler.endswith("both_ways"),
+                                       seed=args.seed)
+    loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, shuffle=sampler is None,
+                        generator=order, drop_last=True, num_workers=0)
     steps_per_epoch = len(loader)
     total = args.epochs * steps_per_epoch
     from tqdm.auto import tqdm
@@ -167,6 +187,8 @@ def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, trai
     model.train()
     for epoch in range(args.epochs):
         train_set.epoch = epoch
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         epoch_loss = 0.0
         for clips, labels in loader:
             for group in opt.param_groups:
@@ -235,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--size", type=int, default=None, help="frame side (default 64; 32 for squares)")
     p.add_argument("--videos-per-class", type=int, default=40)
+    p.add_argument("--video-size", type=int, default=96, help="side of the generated videos")
+    p.add_argument("--video-frames", type=int, default=32, help="frames of the generated videos")
+    p.add_argument("--tubelet", type=int, default=1, help="MODEL.TUBELET_SIZE; > 1 lets even `spatial` see time")
+    p.add_argument("--sampler", choices=SAMPLERS, default="random", help="as DATA.SAMPLER (synthetic dataset only)")
+    p.add_argument("--reverse-prob", type=float, default=0.0,
+                   help="as AUG.REVERSE_PROB, with the class-balanced samplers (a reversed clip takes its partner's "
+                        "label)")
     p.add_argument("--val-per-class", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
@@ -252,8 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset == "squares":
         return run_squares(args)
 
+    if args.sampler != "random" and args.dataset == "squares":
+        p.error("--sampler applies to the synthetic dataset only")
     info = generate_dataset(args.data, videos_per_class=args.videos_per_class, val_per_class=args.val_per_class,
-                            seed=args.seed, progress=not args.quiet)
+                            seed=args.seed, size=args.video_size, num_frames=args.video_frames,
+                            progress=not args.quiet)
     if args.jobs > 1 and len(args.variants) > 1:
         rows = run_in_processes(args)
         print_table(args, rows, num_train=info.num_train, num_val=info.num_val, num_classes=info.num_classes)
@@ -265,14 +297,16 @@ def main(argv: list[str] | None = None) -> int:
     eval_tf = EvalTransform(short_side=args.size, crop=args.size)
     t0 = time.perf_counter()
     train_set = ClipBank(info.train_list, info.root, num_frames=args.frames, train=True, transform=train_tf,
-                         seed=args.seed, desc="decode train", progress=not args.quiet)
+                         seed=args.seed, desc="decode train", progress=not args.quiet,
+                         reverse_label_map=reversal_label_map(info.pairs, info.num_classes))
     val_set = ClipBank(info.val_list, info.root, num_frames=args.frames, train=False, transform=eval_tf,
                        seed=args.seed, desc="decode val", progress=not args.quiet)
     print(f"decoded {len(train_set)} train / {len(val_set)} val videos in {time.perf_counter() - t0:.0f} s",
           file=sys.stderr)
     val_loader = DataLoader(val_set, batch_size=32, shuffle=False, num_workers=0)
     model_kwargs = dict(num_classes=info.num_classes, img_size=args.size, embed_dim=args.embed_dim,
-                        depths=tuple(args.depths), num_frames=args.frames, drop_path_rate=0.0)
+                        depths=tuple(args.depths), num_frames=args.frames, drop_path_rate=0.0,
+                        tubelet_size=args.tubelet)
 
     rows = run_variants(args, model_kwargs, train_set, val_loader, info.pairs)
     print_table(args, rows, num_train=len(train_set), num_val=len(val_set), num_classes=info.num_classes)
@@ -312,7 +346,8 @@ def run_squares(args: argparse.Namespace) -> int:
 def print_table(args: argparse.Namespace, rows: list[dict], *, num_train: int, num_val: int, num_classes: int) -> None:
     threads = sorted({r["threads"] for r in rows})
     print(f"\n{num_train} train / {num_val} val clips, {args.frames}x{args.size}x{args.size}, {args.epochs} epochs, "
-          f"batch {args.batch_size}, torch threads {threads}, {args.jobs} job(s) at once; "
+          f"batch {args.batch_size}, sampler {args.sampler}, tubelet {args.tubelet}, torch threads {threads}, "
+          f"{args.jobs} job(s) at once; "
           f"chance: top-1 {100 / num_classes:.1f} %, pair accuracy 50 %")
     print(format_table(rows))
     if args.json:
@@ -331,6 +366,8 @@ def run_in_processes(args: argparse.Namespace) -> list[dict]:
                  "--weight-decay", args.weight_decay, "--label-smoothing", args.label_smoothing,
                  "--embed-dim", args.embed_dim, "--depths", *args.depths, "--frames", args.frames, "--size", args.size,
                  "--videos-per-class", args.videos_per_class, "--val-per-class", args.val_per_class,
+                 "--video-size", args.video_size, "--video-frames", args.video_frames, "--tubelet", args.tubelet,
+                 "--sampler", args.sampler, "--reverse-prob", args.reverse_prob,
                  "--seed", args.seed, "--threads", args.threads or 1, "--quiet"]
     if args.log:
         forwarded += ["--log", args.log]

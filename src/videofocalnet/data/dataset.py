@@ -201,7 +201,8 @@ class VideoDataset(Dataset):
         entry = self.entries[index]
         path = self.root / entry.path
         if reverse and self.reverse_label_map is None:
-            raise ValueError(f"sample {index} ({path}) asked for time reversal, but the dataset has no reverse_label_map")
+            raise ValueError(f"sample {index} ({path}) asked for time reversal, but the dataset has no "
+                             "reverse_label_map")
         try:
             video, label = self._load(path, index, entry.label, reverse)
         except BackendUnavailableError:

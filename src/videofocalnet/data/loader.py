@@ -107,8 +107,9 @@ class ClassBalancedSampler(Sampler[tuple[int, bool]]):
     played the other way: the dataset seeds a sample's frames and crop by its index, so the two are exactly one clip
     forwards and backwards under the two labels of its pair, and only frame order can tell them apart (every run of
     ``2C`` then holds each class twice). Videos of each class are drawn without replacement in epoch-seeded cycles;
-    a video drawn twice in one epoch (a class smaller than its share) gets the same frames and crop both times. Same resume interface as :class:`ResumableDistributedSampler`: ``num_samples`` per rank
-    per epoch (the dataset size over the world size), ``set_epoch``, ``set_start_index``.
+    a video drawn twice in one epoch (a class smaller than its share) gets the same frames and crop both times.
+    Same resume interface as :class:`ResumableDistributedSampler`: ``num_samples`` per rank per epoch (the dataset
+    size over the world size), ``set_epoch``, ``set_start_index``.
     """
 
     def __init__(
