@@ -205,7 +205,7 @@ def main() -> int:
         f"short side {short}: fresh swscale context {r['fresh_context']:.3f}, cached {r['cached_context']:.3f} "
         f"({r['fresh_context'] / r['cached_context']:.0f}x)" for short, r in rgb.items()))
     if args.json:
-        args.json.write_text(json.dumps(dict(rgb_conversion_ms=rgb, 
+        args.json.write_text(json.dumps(dict(rgb_conversion_ms=rgb,
             videos=args.num_videos, width=WIDTH, height=HEIGHT, fps=FPS, seconds=SECONDS, gop=GOP,
             repeats=args.repeats, cpus=os.cpu_count(), torch=torch.__version__, python=platform.python_version(),
             results=rows), indent=2))

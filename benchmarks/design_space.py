@@ -57,9 +57,9 @@ from videofocalnet.data.synthetic import (
 )
 from videofocalnet.data.loader import ClassBalancedSampler
 from videofocalnet.data.transforms import EvalTransform, TrainTransform, reversal_label_map, time_reverse
+from videofocalnet.engine.config import SAMPLERS
 from videofocalnet.models.design_space import VARIANTS, build_variant
 from videofocalnet.models.flops import count_flops
-from videofocalnet.engine.config import SAMPLERS
 from videofocalnet.models.layers import INIT_SCHEMES
 
 
@@ -278,11 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.size is None:
         args.size = 32 if args.dataset == "squares" else 64
+    if args.sampler != "random" and args.dataset == "squares":
+        p.error("--sampler applies to the synthetic dataset only")
     if args.dataset == "squares":
         return run_squares(args)
 
-    if args.sampler != "random" and args.dataset == "squares":
-        p.error("--sampler applies to the synthetic dataset only")
     info = generate_dataset(args.data, videos_per_class=args.videos_per_class, val_per_class=args.val_per_class,
                             seed=args.seed, size=args.video_size, num_frames=args.video_frames,
                             progress=not args.quiet)
