@@ -24,7 +24,44 @@ def _check_rank(num_replicas: int, rank: int) -> None:
         raise ValueError(f"need num_replicas >= 1 and 0 <= rank < num_replicas, got {num_replicas}, {rank}")
 
 
-class ResumableDistributedSampler(Sampler[int]):
+class _ResumableSampler(Sampler):
+    """The resume interface both training samplers share: an epoch-seeded order per rank (``rank_indices``, defined
+    by the subclass), ``num_samples`` per rank per epoch, and ``set_start_index(n)`` to skip this rank's first ``n``
+    samples of the current epoch. The skip belongs to the epoch it was set in; ``set_epoch`` to a different epoch
+    clears it."""
+
+    def __init__(self, num_items: int, *, num_replicas: int, rank: int, seed: int, drop_last: bool) -> None:
+        _check_rank(num_replicas, rank)
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.seed = seed
+        self.epoch = 0
+        self.start_index = 0
+        # drop_last trims the stream to a multiple of the world size; otherwise it is padded up to one
+        self.num_samples = num_items // num_replicas if drop_last else -(-num_items // num_replicas)
+        self.total_size = self.num_samples * num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        if int(epoch) != self.epoch:
+            self.start_index = 0
+        self.epoch = int(epoch)
+
+    def set_start_index(self, n: int) -> None:
+        if not 0 <= n <= self.num_samples:
+            raise ValueError(f"start index {n} outside [0, {self.num_samples}] for this rank")
+        self.start_index = int(n)
+
+    def rank_indices(self) -> list:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator:
+        return iter(self.rank_indices()[self.start_index :])
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start_index
+
+
+class ResumableDistributedSampler(_ResumableSampler):
     """``DistributedSampler`` semantics (a permutation seeded by ``seed + epoch``, rank ``r`` takes every
     ``num_replicas``-th index from ``r``; ``drop_last`` trims, otherwise the head is repeated to pad) plus exact
     mid-epoch resume: ``set_start_index(n)`` skips this rank's first ``n`` indices of the current epoch. The skip
@@ -41,32 +78,12 @@ class ResumableDistributedSampler(Sampler[int]):
         seed: int = 0,
         drop_last: bool = True,
     ) -> None:
-        _check_rank(num_replicas, rank)
         if dataset_len < 0:
             raise ValueError(f"dataset_len must be >= 0, got {dataset_len}")
+        super().__init__(dataset_len, num_replicas=num_replicas, rank=rank, seed=seed, drop_last=drop_last)
         self.dataset_len = dataset_len
-        self.num_replicas = num_replicas
-        self.rank = rank
         self.shuffle = shuffle
-        self.seed = seed
         self.drop_last = drop_last
-        self.epoch = 0
-        self.start_index = 0
-        if drop_last:
-            self.num_samples = dataset_len // num_replicas
-        else:
-            self.num_samples = -(-dataset_len // num_replicas)
-        self.total_size = self.num_samples * num_replicas
-
-    def set_epoch(self, epoch: int) -> None:
-        if int(epoch) != self.epoch:
-            self.start_index = 0
-        self.epoch = int(epoch)
-
-    def set_start_index(self, n: int) -> None:
-        if not 0 <= n <= self.num_samples:
-            raise ValueError(f"start index {n} outside [0, {self.num_samples}] for this rank")
-        self.start_index = int(n)
 
     def rank_indices(self) -> list[int]:
         """This rank's full order for the current epoch (before the start-index skip)."""
@@ -83,14 +100,8 @@ class ResumableDistributedSampler(Sampler[int]):
             order += (order * (pad // len(order) + 1))[:pad]
         return order[self.rank : self.total_size : self.num_replicas]
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.rank_indices()[self.start_index :])
 
-    def __len__(self) -> int:
-        return self.num_samples - self.start_index
-
-
-class ClassBalancedSampler(Sampler[tuple[int, bool]]):
+class ClassBalancedSampler(_ResumableSampler):
     """Training keys ``(index, reverse)`` whose labels, counted after time reversal, are exactly balanced: every run of
     ``C`` consecutive samples of the all-rank stream holds each of the ``C`` classes once.
 
@@ -108,8 +119,7 @@ class ClassBalancedSampler(Sampler[tuple[int, bool]]):
     forwards and backwards under the two labels of its pair, and only frame order can tell them apart (every run of
     ``2C`` then holds each class twice). Videos of each class are drawn without replacement in epoch-seeded cycles;
     a video drawn twice in one epoch (a class smaller than its share) gets the same frames and crop both times.
-    Same resume interface as :class:`ResumableDistributedSampler`: ``num_samples`` per rank per epoch (the dataset
-    size over the world size), ``set_epoch``, ``set_start_index``.
+    ``num_samples`` per rank per epoch is the dataset size over the world size, as for the shuffling sampler.
     """
 
     def __init__(
@@ -124,7 +134,6 @@ class ClassBalancedSampler(Sampler[tuple[int, bool]]):
         rank: int = 0,
         seed: int = 0,
     ) -> None:
-        _check_rank(num_replicas, rank)
         if both_ways and reverse_label_map is None:
             raise ValueError("both_ways needs reverse_label_map (see transforms.reversal_label_map)")
         if not 0.0 <= reverse_prob <= 1.0:
@@ -142,29 +151,13 @@ class ClassBalancedSampler(Sampler[tuple[int, bool]]):
         partner = torch.as_tensor(list(reverse_label_map) if reverse_label_map is not None else range(num_classes))
         if len(partner) != num_classes:
             raise ValueError(f"reverse_label_map has {len(partner)} entries for {num_classes} classes")
-        # A class may be played from its partner's videos only where that partner has some.
         self.partner = partner
+        # A class may be played from its partner's videos only where that partner has some.
         self.reversible = torch.tensor([int(partner[c]) != c and len(self.by_class[int(partner[c])]) > 0
                                         for c in range(num_classes)])
         self.reverse_prob = float(reverse_prob)
         self.both_ways = bool(both_ways)
-        self.num_replicas = num_replicas
-        self.rank = rank
-        self.seed = seed
-        self.epoch = 0
-        self.start_index = 0
-        self.num_samples = len(self.labels) // num_replicas
-        self.total_size = self.num_samples * num_replicas
-
-    def set_epoch(self, epoch: int) -> None:
-        if int(epoch) != self.epoch:
-            self.start_index = 0
-        self.epoch = int(epoch)
-
-    def set_start_index(self, n: int) -> None:
-        if not 0 <= n <= self.num_samples:
-            raise ValueError(f"start index {n} outside [0, {self.num_samples}] for this rank")
-        self.start_index = int(n)
+        super().__init__(len(self.labels), num_replicas=num_replicas, rank=rank, seed=seed, drop_last=True)
 
     def rank_indices(self) -> list[tuple[int, bool]]:
         """This rank's full ``(index, reverse)`` order for the current epoch (before the start-index skip)."""
@@ -189,12 +182,6 @@ class ClassBalancedSampler(Sampler[tuple[int, bool]]):
         if self.both_ways:  # (i, r) -> (i, r), (i, not r)
             keys = [key for i, r in keys for key in ((i, r), (i, not r))][: self.total_size]
         return keys[self.rank : self.total_size : self.num_replicas]
-
-    def __iter__(self) -> Iterator[tuple[int, bool]]:
-        return iter(self.rank_indices()[self.start_index :])
-
-    def __len__(self) -> int:
-        return self.num_samples - self.start_index
 
 
 class EvalDistributedSampler(Sampler[int]):
