@@ -123,10 +123,12 @@ def _frame_to_rgb(frame) -> np.ndarray:
         from av.video.reformatter import VideoReformatter
 
         reformatter = _reformatters.value = VideoReformatter()
-    try:
-        return reformatter.reformat(frame, format="rgb24", threads=1).to_ndarray()
-    except TypeError:  # PyAV < 17: no `threads` argument, and swscale contexts were single-threaded anyway
-        return reformatter.reformat(frame, format="rgb24").to_ndarray()
+        _reformatters.kwargs = {"format": "rgb24", "threads": 1}
+        try:
+            return reformatter.reformat(frame, **_reformatters.kwargs).to_ndarray()
+        except TypeError:  # PyAV < 17: no `threads` argument, and its swscale contexts were single-threaded anyway
+            _reformatters.kwargs = {"format": "rgb24"}
+    return reformatter.reformat(frame, **_reformatters.kwargs).to_ndarray()
 
 
 def _read_image(path: Path) -> np.ndarray:
