@@ -143,6 +143,21 @@ def test_dataset_honours_the_samplers_reverse_key(video_dataset_dir):
         build_loader(ds, batch_size=3, train=False, sampler=sampler)
 
 
+def test_both_ways_partner_is_served_without_a_second_decode(video_dataset_dir):
+    root, list_file = video_dataset_dir(n=3)
+    label_map = reversal_label_map([[0, 1]], 3)
+    ds = make_ds(root, list_file, seed=1, reverse_prob=0.5, reverse_label_map=label_map)
+    fresh = make_ds(root, list_file, seed=1, reverse_prob=0.5, reverse_label_map=label_map)
+    forward = ds[(0, False)]
+    expected_backward = fresh[(0, True)]  # decoded from scratch
+    ds.video_path(0).rename(ds.video_path(0).with_suffix(".gone"))  # the file disappears after the first read
+    backward = ds[(0, True)]
+    assert backward.get("error") is None and torch.equal(backward["video"], expected_backward["video"])
+    assert torch.equal(backward["video"], forward["video"].flip(0)) and backward["label"] == 1
+    ds.set_epoch(1)  # a new epoch draws new frames and a new crop: the kept clip is not reused
+    assert ds[(0, True)]["video"] is None
+
+
 def test_train_and_test_batches(video_dataset_dir):
     root, list_file = video_dataset_dir(n=5)
     loader = build_loader(make_ds(root, list_file), batch_size=2, train=True)

@@ -159,6 +159,7 @@ class VideoDataset(Dataset):
         self.entries = _read_list(self.list_file, num_classes)
         # Shared memory: DataLoader workers (fork or spawn) see set_epoch() on their copy of the dataset.
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self._last_train_clip: tuple[tuple[int, int], torch.Tensor] | None = None  # see _train_clip
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -212,17 +213,34 @@ class VideoDataset(Dataset):
                         error=f"{type(exc).__name__}: {exc}")
         return dict(video=video, label=label, index=index, path=str(path))
 
-    def _load(self, path: Path, index: int, label: int, reverse: bool | None = None) -> tuple[torch.Tensor, int]:
-        g = self.generator_for(index)
+    def _read_views(self, path: Path, g: torch.Generator) -> torch.Tensor:
+        """The sampled frames of every temporal view, (V, T, 3, H, W) uint8."""
         with open_video(path, backend=self.backend) as reader:
             clips = self._clip_indices(reader.num_frames, g)
             flat = [i for clip in clips for i in clip]
             frames = reader.read(flat)  # (V * T, H, W, 3) uint8
-        t = self.num_frames
         # (V * T, H, W, 3) -> (V, T, 3, H, W): channels-first per frame for the transforms
-        frames = frames.view(len(clips), t, *frames.shape[1:]).permute(0, 1, 4, 2, 3)
+        return frames.view(len(clips), self.num_frames, *frames.shape[1:]).permute(0, 1, 4, 2, 3)
+
+    def _train_clip(self, path: Path, index: int, g: torch.Generator, keyed: bool) -> torch.Tensor:
+        """The augmented forward clip, (T, C, H, W) float.
+
+        The both-ways sampler asks for ``(i, r)`` then ``(i, not r)`` in a row, and the two differ only in frame
+        order (frames and crop are drawn from the same (seed, epoch, index) generator), so the last clip is kept and
+        the second request costs a flip instead of a second decode: half the loading work of a both-ways epoch.
+        """
+        key = (self.epoch, index)
+        if keyed and self._last_train_clip is not None and self._last_train_clip[0] == key:
+            return self._last_train_clip[1]  # nothing is drawn after the clip when the sampler decides reversal
+        clip = self.train_transform(self._read_views(path, g)[0].contiguous(), g)  # (T, C, H, W)
+        if keyed:
+            self._last_train_clip = (key, clip)
+        return clip
+
+    def _load(self, path: Path, index: int, label: int, reverse: bool | None = None) -> tuple[torch.Tensor, int]:
+        g = self.generator_for(index)
         if self.mode == "train":
-            clip = self.train_transform(frames[0].contiguous(), g)  # (T, C, H, W)
+            clip = self._train_clip(path, index, g, keyed=reverse is not None)
             # Drawn last and only when enabled: the frames and crop stay those of the unreversed sample, and a run
             # without reversal keeps the sample stream of earlier versions.
             if reverse is None:
@@ -230,7 +248,8 @@ class VideoDataset(Dataset):
             if reverse:
                 clip, label = time_reverse(clip, label, self.reverse_label_map)
             return clip, label
-        views = [self.eval_transform(clip.contiguous(), g) for clip in frames]  # each (num_crops, T, C, H, W)
+        # each view: (num_crops, T, C, H, W)
+        views = [self.eval_transform(clip.contiguous(), g) for clip in self._read_views(path, g)]
         out = torch.cat(views)  # (num_clips * num_crops, T, C, H, W), clip-major
         return (out[0] if self.mode == "val" else out), label
 
