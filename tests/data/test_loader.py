@@ -108,6 +108,17 @@ def test_class_balanced_sampler_both_ways_pairs_each_clip_with_its_reversal():
         assert sorted(final[start:start + 6]) == [0, 0, 1, 1, 2, 2]
     with pytest.raises(ValueError, match="both_ways needs reverse_label_map"):
         ClassBalancedSampler(labels, num_classes=3, both_ways=True)
+    # Over 3 ranks (5 samples each, an odd count): a pair never straddles ranks, and the pairs of all ranks, in
+    # the order the ranks take them (pair k from rank k mod 3), hold each class once per run of C = 3.
+    shards = [list(ClassBalancedSampler(labels, num_classes=3, reverse_label_map=label_map, reverse_prob=0.5,
+                                        both_ways=True, num_replicas=3, rank=k, seed=1)) for k in range(3)]
+    assert [len(s) for s in shards] == [5, 5, 5]
+    for shard in shards:
+        for (i, r), (j, q) in zip(shard[0::2], shard[1::2]):
+            assert i == j and r != q
+    firsts = [shards[k % 3][2 * (k // 3)] for k in range(9)]  # the first key of every pair, all-rank order
+    final = _final_labels(firsts, labels, label_map)
+    assert all(sorted(final[k:k + 3]) == [0, 1, 2] for k in range(0, 9, 3))
 
 
 def test_class_balanced_sampler_without_reversal_and_bad_input():

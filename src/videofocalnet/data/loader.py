@@ -117,7 +117,8 @@ class ClassBalancedSampler(_ResumableSampler):
     pair stays balanced whichever way each clip plays. ``both_ways=True`` follows every sample by the same video
     played the other way: the dataset seeds a sample's frames and crop by its index, so the two are exactly one clip
     forwards and backwards under the two labels of its pair, and only frame order can tell them apart (every run of
-    ``2C`` then holds each class twice). Videos of each class are drawn without replacement in epoch-seeded cycles;
+    ``C`` pairs then holds each class twice). A pair always goes to one rank, next to itself, so the dataset decodes
+    it once (see ``VideoDataset._train_clip``). Videos of each class are drawn without replacement in epoch-seeded cycles;
     a video drawn twice in one epoch (a class smaller than its share) gets the same frames and crop both times.
     ``num_samples`` per rank per epoch is the dataset size over the world size, as for the shuffling sampler.
     """
@@ -164,7 +165,9 @@ class ClassBalancedSampler(_ResumableSampler):
         g = torch.Generator()
         g.manual_seed(self.seed + self.epoch)
         num_classes = len(self.classes)
-        n = -(-self.total_size // 2) if self.both_ways else self.total_size
+        # both ways: whole pairs go to one rank (pairs r, r + R, ... to rank r), so each rank needs ceil(n / 2)
+        pairs_per_rank = -(-self.num_samples // 2)
+        n = pairs_per_rank * self.num_replicas if self.both_ways else self.total_size
         blocks = -(-n // num_classes)
         # (blocks, C) -> (blocks * C,): each block is a permutation of the classes present
         order = torch.argsort(torch.rand(blocks, num_classes, generator=g), dim=1)
@@ -179,8 +182,9 @@ class ClassBalancedSampler(_ResumableSampler):
             draws = torch.cat([pool[torch.randperm(len(pool), generator=g)] for _ in range(cycles)])
             index[slots] = draws[: len(slots)]
         keys = list(zip(index.tolist(), reverse.tolist()))
-        if self.both_ways:  # (i, r) -> (i, r), (i, not r)
-            keys = [key for i, r in keys for key in ((i, r), (i, not r))][: self.total_size]
+        if self.both_ways:  # this rank's pairs, (i, r) -> (i, r), (i, not r)
+            mine = keys[self.rank :: self.num_replicas]
+            return [key for i, r in mine for key in ((i, r), (i, not r))][: self.num_samples]
         return keys[self.rank : self.total_size : self.num_replicas]
 
 
