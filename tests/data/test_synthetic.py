@@ -15,8 +15,10 @@ import torch
 
 from videofocalnet.data.synthetic import (
     CLASS_NAMES,
+    DEFAULT_STYLE,
     REVERSAL_PAIRS,
     _draw_sprite,
+    _make_sprite,
     _Sprite,
     generate_dataset,
     load_dataset_info,
@@ -98,7 +100,8 @@ def test_object_track_follows_the_label(name, field, sign):
         values = getattr(track, field)
         steps = np.diff(values)
         assert np.all(sign * steps >= -1e-9), f"{name}: {field} not monotone: {values}"
-        assert sign * (values[-1] - values[0]) > {"x": 0.3 * SIZE, "y": 0.3 * SIZE, "angle": 0.5 * math.pi,
+        assert sign * (values[-1] - values[0]) > {"x": 0.3 * SIZE, "y": 0.3 * SIZE,
+                                                  "angle": 0.999 * DEFAULT_STYLE.turn[0] * math.pi,
                                                   "radius": 0.5 * values.min(), "opacity": 0.99}[field]
     _, static = render_video_with_track("static", video_rng(0, "val", 10, 0), size=SIZE, num_frames=FRAMES)
     for field in ("x", "y", "radius", "angle", "opacity"):
@@ -116,6 +119,29 @@ def test_positive_angle_turns_clockwise_on_screen():
     red = canvas[..., 0] > 0.5
     rows = np.nonzero(red)[0]
     assert rows.mean() > 22  # +u (screen right at angle 0) now points down: right -> down is clockwise
+
+
+def _silhouette(harmonics: np.ndarray, angle: float) -> np.ndarray:
+    """Alpha of a white sprite with these outline harmonics on black, (64, 64) float."""
+    white = np.ones(3, np.float32)
+    sprite = _Sprite(texture=np.ones((8, 8, 3), np.float32), harmonics=harmonics.astype(np.float32), outline=white)
+    canvas = np.zeros((64, 64, 3), np.float32)
+    _draw_sprite(canvas, sprite, cx=32, cy=32, radius=16, angle=angle, opacity=1.0)
+    return canvas[..., 0]
+
+
+def test_default_outlines_tell_a_half_turn_apart():
+    """Rotation direction is ambiguous when an object looks the same after half a turn: an ellipse turned by 100
+    degrees one way matches one turned 80 degrees the other way. The default egg-shaped outlines do not repeat."""
+    def half_turn_overlap(harmonics):
+        a, b = _silhouette(harmonics, 0.3), _silhouette(harmonics, 0.3 + math.pi)
+        return float(np.minimum(a, b).sum() / np.maximum(a, b).sum())
+
+    ellipse = np.array([[0.0, 0.0], [0.3, 0.5], [0.0, 0.0]])  # cos(2 phi) only: (amplitude, phase) per harmonic
+    assert half_turn_overlap(ellipse) > 0.97
+    rng = np.random.default_rng(0)
+    overlaps = [half_turn_overlap(_make_sprite(rng, 16.0, DEFAULT_STYLE).harmonics) for _ in range(20)]
+    assert max(overlaps) < 0.6, overlaps  # the previous outlines (mostly cos(2 phi)): up to 0.93
 
 
 def test_pair_accuracy_exact_cases():
@@ -291,7 +317,7 @@ def test_style_controls_the_nuisance_factors_and_is_validated():
     assert not np.array_equal(default, frames)
     assert DEFAULT_STYLE.to_dict()["distractors"] == [1, 2]
     for bad in (dict(noise=(3.0, 1.0)), dict(jitter=-1.0), dict(main_radius=(0.0, 0.1)), dict(travel=(0.1,)),
-                dict(distractors=(0.5, 1.0))):
+                dict(distractors=(0.5, 1.0)), dict(lopsided=(0.5, 0.5), elongation=(0.4, 0.4))):
         with pytest.raises(ValueError, match="SyntheticStyle"):
             SyntheticStyle(**bad)
 

@@ -33,7 +33,7 @@ from videofocalnet.io import atomic_write_text
 if TYPE_CHECKING:
     import torch
 
-GENERATOR_VERSION = 2  # 2: nuisance factors in SyntheticStyle (growing/shrinking radii follow main_radius)
+GENERATOR_VERSION = 3  # 2: nuisance factors in SyntheticStyle; 3: larger, egg-shaped objects, rotation in the style
 
 CLASS_NAMES: tuple[str, ...] = (
     "moving_left",
@@ -84,7 +84,13 @@ class SyntheticStyle:
     a model must look past, never whether time order decides the label.
     """
 
-    main_radius: tuple[float, float] = (0.14, 0.19)
+    main_radius: tuple[float, float] = (0.2, 0.26)
+    turn: tuple[float, float] = (0.48, 0.8)  # total rotation of the rotating classes, in half-turns
+    # Outline harmonics, in units of the radius: cos(phi) makes an egg (one end blunt, one pointed), cos(2 phi) an
+    # ellipse. An ellipse looks the same after half a turn, so only a lopsided outline pins orientation down over
+    # the full circle.
+    lopsided: tuple[float, float] = (0.3, 0.45)
+    elongation: tuple[float, float] = (0.0, 0.1)
     travel: tuple[float, float] = (0.35, 0.55)  # translation distance
     motion_duration: tuple[float, float] = (0.7, 1.0)  # fraction of the clip the motion takes
     distractors: tuple[int, int] = (1, 2)  # inclusive count range
@@ -107,6 +113,9 @@ class SyntheticStyle:
             raise ValueError(f"SyntheticStyle.distractors must be integer counts, got {self.distractors!r}")
         if self.main_radius[0] <= 0 or self.motion_duration[1] > 1:
             raise ValueError(f"SyntheticStyle needs main_radius > 0 and motion_duration <= 1, got {self}")
+        if self.lopsided[1] + self.elongation[1] + 0.15 >= 1:  # the third harmonic adds up to 0.15
+            raise ValueError(f"SyntheticStyle needs lopsided + elongation < 0.85 at their highs (outlines must stay "
+                             f"star-shaped around the centre), got {self.lopsided} and {self.elongation}")
 
     def to_dict(self) -> dict[str, Any]:
         out = {}
@@ -195,7 +204,7 @@ class _Sprite:
     outline: np.ndarray  # (3,) colour of the 1-2 px rim that keeps the sprite visible on any background
 
 
-def _make_sprite(rng: np.random.Generator, max_radius_px: float) -> _Sprite:
+def _make_sprite(rng: np.random.Generator, max_radius_px: float, style: SyntheticStyle) -> _Sprite:
     from skimage.transform import resize
 
     objects, _ = _photo_bank()
@@ -213,7 +222,7 @@ def _make_sprite(rng: np.random.Generator, max_radius_px: float) -> _Sprite:
     texture = np.clip((texture - texture.mean()) * rng.uniform(1.1, 1.5) + texture.mean(), 0, 1)  # pop out
     harmonics = np.stack(
         [
-            np.array([rng.uniform(0.0, 0.15), rng.uniform(0.12, 0.35), rng.uniform(0.0, 0.15)]),
+            np.array([rng.uniform(*style.lopsided), rng.uniform(*style.elongation), rng.uniform(0.0, 0.15)]),
             rng.uniform(0, 2 * math.pi, size=3),
         ],
         axis=1,
@@ -252,17 +261,21 @@ def _draw_sprite(
     boundary /= 1.0 + sprite.harmonics[:, 0].sum() / 1.6  # keep the extent below _SHAPE_EXTENT
     inside_px = (boundary - rho) * radius  # signed distance-ish to the rim, in pixels; (bh, bw)
     alpha = np.clip(inside_px + 0.5, 0.0, 1.0) * opacity  # ~1 px soft edge
-    if not alpha.any():
+    covered = alpha > 0  # the texture is sampled only where it shows: a third of the box is outside the outline
+    if not covered.any():
         return
-    rim = np.clip(inside_px - 1.0, 0.0, 1.0)[..., None]  # 0 on the ~1.5 px outline, 1 inside; (bh, bw, 1)
+    # Below, every array is over the N covered pixels, in row-major order of the box.
+    inside_px, u, v, a = inside_px[covered], u[covered], v[covered], alpha[covered][:, None]
+    rim = np.clip(inside_px - 1.0, 0.0, 1.0)[:, None]  # 0 on the ~1.5 px outline, 1 inside; (N, 1)
     n = sprite.texture.shape[0]
     tex_y = np.clip((v / _SHAPE_EXTENT + 1) * 0.5 * (n - 1), 0, n - 1)
     tex_x = np.clip((u / _SHAPE_EXTENT + 1) * 0.5 * (n - 1), 0, n - 1)
-    colour = _bilinear(sprite.texture, tex_y, tex_x) * rim + sprite.outline * (1 - rim)  # (bh, bw, 3)
+    colour = _bilinear(sprite.texture, tex_y, tex_x) * rim + sprite.outline * (1 - rim)  # (N, 3)
     region = canvas[y_lo:y_hi, x_lo:x_hi]
-    a = alpha[..., None]
-    region *= 1 - a
-    region += colour * a
+    pixels = region[covered]  # (N, 3) copy
+    pixels *= 1 - a
+    pixels += colour * a
+    region[covered] = pixels
 
 
 # -------------------------------------------------------------------------------------------------------- render
@@ -322,7 +335,7 @@ def _main_track(process: str, rng: np.random.Generator, size: int, num_frames: i
         x, y = (along, across) if process == "translate_x" else (across, along)
     elif process == "rotate":
         p = _motion_progress(rng, t_count, style.motion_duration)
-        angle = angle + rng.uniform(0.6, 1.0) * math.pi * p
+        angle = angle + rng.uniform(*style.turn) * math.pi * p
         radius = rng.uniform(r_lo + 0.02, r_hi + 0.02) * size * ones  # a little larger: rotation needs texture
     elif process == "scale":
         p = _motion_progress(rng, t_count, style.motion_duration)
@@ -366,13 +379,13 @@ def render_video_with_track(
     world = np.clip(world * tint, 0, 1).astype(np.float32)  # (size + 2m, size + 2m, 3)
 
     track = _main_track(process, rng, size, t_count, style)
-    main_sprite = _make_sprite(rng, float(track.radius.max()))
+    main_sprite = _make_sprite(rng, float(track.radius.max()), style)
 
     # Distractors: smaller, static or drifting slowly in an isotropic random direction (no class-consistent motion).
     distractors = []
     for _ in range(int(rng.integers(style.distractors[0], style.distractors[1] + 1))):
         r = rng.uniform(*style.distractor_radius) * size
-        sprite = _make_sprite(rng, r)
+        sprite = _make_sprite(rng, r, style)
         x0, y0 = rng.uniform(0.1, 0.9, size=2) * size
         drift = 0.0 if rng.random() < 0.4 else rng.uniform(*style.distractor_drift) * size
         heading = rng.uniform(0, 2 * math.pi)
