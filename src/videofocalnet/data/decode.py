@@ -199,6 +199,10 @@ class VideoReader:
         if self._stream.codec_context is None or self._stream.codec_context.name is None:
             self.close()
             raise DecodeError(self.path, "video stream has no decodable codec")
+        # One decoding thread, for the reason the RGB conversion has one (see _frame_to_rgb): PyAV's default slice
+        # threading starts a thread pool per opened video, 1.82 ms against 1.49 ms for a 16-frame 64-px clip.
+        self._stream.thread_type = "NONE"
+        self._stream.codec_context.thread_count = 1
         self._build_packet_index()
 
     def _build_packet_index(self) -> None:
