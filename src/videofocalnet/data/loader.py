@@ -118,8 +118,8 @@ class ClassBalancedSampler(_ResumableSampler):
     played the other way: the dataset seeds a sample's frames and crop by its index, so the two are exactly one clip
     forwards and backwards under the two labels of its pair, and only frame order can tell them apart (every run of
     ``C`` pairs then holds each class twice). A pair always goes to one rank, next to itself, so the dataset decodes
-    it once (see ``VideoDataset._train_clip``). Videos of each class are drawn without replacement in epoch-seeded cycles;
-    a video drawn twice in one epoch (a class smaller than its share) gets the same frames and crop both times.
+    it once (see ``VideoDataset._train_clip``). Videos of each class are drawn without replacement in epoch-seeded
+    cycles; a video drawn twice in one epoch (a class smaller than its share) gets the same frames and crop both times.
     ``num_samples`` per rank per epoch is the dataset size over the world size, as for the shuffling sampler.
     """
 
