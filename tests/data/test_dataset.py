@@ -149,3 +149,61 @@ def test_time_reversal_augmentation_flips_frames_and_swaps_the_label(video_datas
         VideoDataset(**common, reverse_prob=0.5)
     with pytest.raises(ValueError, match="reverse_prob"):
         VideoDataset(**common, reverse_prob=1.5, reverse_label_map=[0, 1, 2])
+
+
+def test_decoded_cache_serves_the_same_clips_without_reopening_files(video_dataset_dir):
+    root, list_file = video_dataset_dir(n=4, num_frames=12)
+    common = dict(list_file=list_file, root=root, num_frames=4, train_transform=SMALL_TRAIN, seed=3, num_classes=3)
+    plain = VideoDataset(**common, mode="train")
+    cached = VideoDataset(**common, mode="train", cache_decoded_bytes=2**20)
+    multi = dict(mode="test", num_clips=2, eval_transform=EvalTransform(short_side=32, crop=32))
+    plain_test = VideoDataset(**common, **multi)
+    cached_test = VideoDataset(**common, **multi, cache_decoded_bytes=2**20)
+    expected = {}
+    for epoch in range(2):
+        plain.set_epoch(epoch)
+        for i in range(4):
+            expected[epoch, i] = plain[i]["video"]
+    expected_test = [plain_test[i]["video"] for i in range(4)]
+    cached.set_epoch(0)
+    for i in range(4):  # the first epoch decodes every video whole ...
+        assert torch.equal(cached[i]["video"], expected[0, i])
+        assert torch.equal(cached_test[i]["video"], expected_test[i])
+    assert len(cached.decoded_cache) == 4 and cached.decoded_cache.bytes == 4 * 12 * 32 * 32 * 3
+    for path in root.rglob("*.mp4"):  # ... and later ones never open a file again
+        path.rename(path.with_suffix(".moved"))
+    assert plain[0]["video"] is None and "does not exist" in plain[0]["error"]
+    cached.set_epoch(1)
+    for i in range(4):
+        assert torch.equal(cached[i]["video"], expected[1, i])
+        assert torch.equal(cached_test[i]["video"], expected_test[i])
+
+
+def test_decoded_cache_stops_growing_at_its_budget(video_dataset_dir):
+    root, list_file = video_dataset_dir(n=5, num_frames=8)
+    one_video = 8 * 32 * 32 * 3
+    common = dict(list_file=list_file, root=root, num_frames=4, train_transform=SMALL_TRAIN, seed=3, num_classes=3)
+    plain = VideoDataset(**common)
+    cached = VideoDataset(**common, cache_decoded_bytes=2 * one_video + 100)
+    for i in range(5):
+        assert torch.equal(cached[i]["video"], plain[i]["video"])  # past the budget: read sparsely, same clips
+    cache = cached.decoded_cache
+    assert (len(cache), cache.bytes, cache.full) == (2, 2 * one_video, True)
+    assert cache.get(root / "class0/v000.mp4") is not None and cache.get(root / "class2/v002.mp4") is None
+    with pytest.raises(ValueError, match="cache_decoded_bytes"):
+        VideoDataset(**common, cache_decoded_bytes=-1)
+
+
+def test_decoded_cache_keeps_the_readers_frame_count_and_reports_bad_files(video_dataset_dir):
+    from videofocalnet.data.decode import DecodedVideoCache, open_video
+
+    root, list_file = video_dataset_dir(n=2, bad=[1], num_frames=6)
+    cache = DecodedVideoCache(2**20)
+    with open_video(root / "class0/v000.mp4") as reader:
+        num_frames, frames = cache.load(reader)
+        assert num_frames == reader.num_frames == 6 and torch.equal(frames, reader.read(range(6)))
+    ds = VideoDataset(list_file=list_file, root=root, num_frames=4, train_transform=SMALL_TRAIN, num_classes=3,
+                      cache_decoded_bytes=2**20)
+    assert ds[1]["video"] is None and "v001.mp4" in ds[1]["error"]  # an unreadable file is a bad sample, as before
+    with pytest.raises(ValueError, match="max_bytes"):
+        DecodedVideoCache(-1)

@@ -202,10 +202,21 @@ def test_time_reversal_keys_reach_the_training_dataset(tiny_videos):
     ])
     dataset = build_train_dataset(cfg)
     assert dataset.reverse_prob == 0.5 and dataset.reverse_label_map == [1, 0, 2]  # left <-> right, static stays
+    assert dataset.decoded_cache is None  # off by default
     with pytest.raises(ValueError, match="outside"):
         build_train_dataset(load_config(None, [
             "DATA.NUM_CLASSES", "3", "DATA.TRAIN_FILE", str(tiny_videos.train_list),
             "AUG.REVERSE_PROB", "0.5", "AUG.REVERSE_PAIRS", "[[0, 3]]"]))
+
+
+def test_cache_decoded_mb_reaches_the_training_dataset(tiny_videos):
+    from videofocalnet.engine.build import build_train_dataset
+
+    base = ["DATA.NUM_CLASSES", "3", "DATA.ROOT", str(tiny_videos.root), "DATA.TRAIN_FILE", str(tiny_videos.train_list)]
+    dataset = build_train_dataset(load_config(None, [*base, "DATA.CACHE_DECODED_MB", "3"]))
+    assert dataset.decoded_cache.max_bytes == 3 << 20
+    with pytest.raises(ConfigError, match="DATA.CACHE_DECODED_MB must be >= 0, got -1"):
+        load_config(None, [*base, "DATA.CACHE_DECODED_MB", "-1"])
 
 
 def test_sampler_key_builds_the_class_balanced_sampler(tiny_videos):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from videofocalnet.data.decode import BackendUnavailableError, open_video
+from videofocalnet.data.decode import BackendUnavailableError, DecodedVideoCache, open_video
 from videofocalnet.data.sampling import dense_indices, multi_view_tsn_indices, tsn_indices
 from videofocalnet.data.transforms import EvalTransform, TrainTransform, time_reverse
 
@@ -120,6 +120,7 @@ class VideoDataset(Dataset):
         num_classes: int | None = None,
         reverse_prob: float = 0.0,
         reverse_label_map: Sequence[int] | None = None,
+        cache_decoded_bytes: int = 0,
     ) -> None:
         if mode not in ("train", "val", "test"):
             raise ValueError(f"mode must be 'train', 'val' or 'test', got {mode!r}")
@@ -133,6 +134,8 @@ class VideoDataset(Dataset):
             raise ValueError(f"reverse_prob must be in [0, 1], got {reverse_prob}")
         if reverse_prob > 0 and reverse_label_map is None:
             raise ValueError("reverse_prob > 0 needs reverse_label_map (see transforms.reversal_label_map)")
+        if cache_decoded_bytes < 0:
+            raise ValueError(f"cache_decoded_bytes must be >= 0, got {cache_decoded_bytes}")
         if num_crops not in (1, 3):
             raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
         if mode != "test" and (num_clips != 1 or num_crops != 1):
@@ -160,6 +163,8 @@ class VideoDataset(Dataset):
         # Shared memory: DataLoader workers (fork or spawn) see set_epoch() on their copy of the dataset.
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self._last_train_clip: tuple[tuple[int, int], torch.Tensor] | None = None  # see _train_clip
+        # Whole decoded videos, kept in this process up to the budget (0: none); see DecodedVideoCache
+        self.decoded_cache = DecodedVideoCache(cache_decoded_bytes) if cache_decoded_bytes > 0 else None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -215,10 +220,18 @@ class VideoDataset(Dataset):
 
     def _read_views(self, path: Path, g: torch.Generator) -> torch.Tensor:
         """The sampled frames of every temporal view, (V, T, 3, H, W) uint8."""
-        with open_video(path, backend=self.backend) as reader:
-            clips = self._clip_indices(reader.num_frames, g)
-            flat = [i for clip in clips for i in clip]
-            frames = reader.read(flat)  # (V * T, H, W, 3) uint8
+        cache = self.decoded_cache
+        decoded = cache.get(path) if cache is not None else None
+        if decoded is None:
+            with open_video(path, backend=self.backend) as reader:
+                decoded = cache.load(reader) if cache is not None else None
+                if decoded is None:  # no cache, or it is full: read only the sampled frames
+                    clips = self._clip_indices(reader.num_frames, g)
+                    frames = reader.read([i for clip in clips for i in clip])  # (V * T, H, W, 3) uint8
+        if decoded is not None:
+            num_frames, every = decoded  # every: (N, H, W, 3) uint8; N < num_frames when the header over-counts
+            clips = self._clip_indices(num_frames, g)
+            frames = every[[min(i, num_frames - 1, len(every) - 1) for clip in clips for i in clip]]
         # (V * T, H, W, 3) -> (V, T, 3, H, W): channels-first per frame for the transforms
         return frames.view(len(clips), self.num_frames, *frames.shape[1:]).permute(0, 1, 4, 2, 3)
 

@@ -33,6 +33,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "BackendUnavailableError",
     "DecodeError",
+    "DecodedVideoCache",
     "VideoInfo",
     "VideoReader",
     "open_video",
@@ -481,3 +482,49 @@ def read_all_frames(path: str | os.PathLike[str], *, backend: str = "pyav") -> t
     """Every frame, uint8 (T, H, W, 3) RGB, decoded front to back."""
     with VideoReader(path, backend=backend) as reader:
         return reader.read_all()
+
+
+class DecodedVideoCache:
+    """Whole decoded videos kept in memory, up to a byte budget, for datasets small enough to hold.
+
+    Why: on a few CPU cores a small clip model trains faster than its videos decode; once every video has been read
+    (the first epoch), later epochs only index frames. Frames are those of a plain read: ``frames(path)[i]`` equals
+    ``VideoReader.read([i])[0]``, so a run with the cache sees exactly the clips it would see without it. Nothing is
+    evicted: when the next video does not fit, the cache stops growing and the caller reads sparsely as usual (a
+    dataset larger than the budget keeps a fixed, already-paid-for part in memory instead of churning). The cache is
+    per process: each DataLoader worker fills its own copy.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        self.max_bytes = int(max_bytes)
+        self.bytes = 0
+        self.full = max_bytes == 0
+        self._videos: dict[str, tuple[int, torch.Tensor]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._videos)
+
+    def get(self, path: str | os.PathLike[str]) -> tuple[int, torch.Tensor] | None:
+        """``(num_frames, frames)`` for a cached video: the reader's frame count (what samplers index) and the
+        decoded uint8 (N, H, W, 3) frames; an index past ``N - 1`` means the last frame, as in ``VideoReader.read``."""
+        return self._videos.get(str(path))
+
+    def load(self, reader: VideoReader) -> tuple[int, torch.Tensor] | None:
+        """Decode the whole video behind ``reader`` and keep it, or return None (reading nothing) when full."""
+        if self.full:
+            return None
+        num_frames = reader.num_frames
+        if num_frames <= 0:
+            raise DecodeError(reader.path, "video holds no frames")
+        frames = reader.read_all()
+        size = frames.numel() * frames.element_size()
+        with self._lock:
+            if self.bytes + size > self.max_bytes:
+                self.full = True
+            else:
+                self._videos[str(reader.path)] = (num_frames, frames)
+                self.bytes += size
+        return num_frames, frames

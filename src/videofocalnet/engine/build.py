@@ -181,6 +181,7 @@ def build_train_dataset(cfg: Config):
         # the both-ways sampler reverses every other clip itself, whatever AUG.REVERSE_PROB says
         reverse_label_map=reversal_label_map(cfg.AUG.REVERSE_PAIRS, cfg.DATA.NUM_CLASSES)
         if cfg.AUG.REVERSE_PROB > 0 or cfg.DATA.SAMPLER == "class_balanced_both_ways" else None,
+        cache_decoded_bytes=cfg.DATA.CACHE_DECODED_MB * 2**20,
     )
 
 
