@@ -14,11 +14,13 @@ every Video-FocalNet block applies to each token) or with none. They say how lea
 this budget, and whether LayerNorm alone is what stops a model learning it.
 
 The demo's recipe (600 small videos per class, class-balanced batches with every clip also played backwards; see
-the README) is one command. It keeps tubelet 1, so that `spatial` sees every frame on its own, and should take
-about 40 minutes on 2 cores for the five variants (2,100 steps each at 1.06 s per step for all five, measured):
+the README) is one command. It keeps tubelet 1, so that `spatial` sees every frame on its own, and 4 frames per clip
+(with 8, `parallel`, `joint` and `divided` had not left the class prior after these 2,100 steps). The five variants
+take about 30 minutes on 2 cores, two one-thread jobs at a time (measured: 499 to 869 s each):
 
     python benchmarks/design_space.py --videos-per-class 600 --val-per-class 20 --video-size 64 --video-frames 16 \
-        --embed-dim 24 --batch-size 22 --epochs 7 --sampler class_balanced_both_ways --reverse-prob 0.5
+        --embed-dim 24 --batch-size 22 --epochs 7 --sampler class_balanced_both_ways --reverse-prob 0.5 --frames 4 \
+        --jobs 2
 
 ``--dataset squares`` swaps the photographic videos for 4x4 squares moving left / right / up / down (left and up are
 right and down played backwards), which isolates the use of time from appearance nuisances.
