@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from videofocalnet.engine.config import load_config
 from videofocalnet.engine.losses import SoftTargetCrossEntropy, build_criterion
 from videofocalnet.engine.optim import build_optimizer, param_groups, scaled_lrs
 from videofocalnet.engine.schedule import LRSchedule
@@ -59,6 +60,24 @@ def test_decay_really_applies_only_to_decay_group(name):
     for n, p in model.named_parameters():
         changed = not torch.equal(before[n], p.detach())
         assert changed == (p.ndim > 1), n
+
+
+def test_fused_adamw_makes_the_same_updates():
+    torch.manual_seed(0)
+    plain_model, fused_model = _tiny(), _tiny()
+    fused_model.load_state_dict(plain_model.state_dict())
+    plain = build_optimizer(plain_model, name="adamw", lr=1e-2, weight_decay=0.05)
+    fused = build_optimizer(fused_model, name="adamw", lr=1e-2, weight_decay=0.05, fused=True)
+    assert fused.defaults["fused"] and not plain.defaults["fused"]
+    for _ in range(5):
+        for model, opt in ((plain_model, plain), (fused_model, fused)):
+            torch.manual_seed(1)
+            for p in model.parameters():
+                p.grad = torch.randn_like(p)
+            opt.step()
+    for (name, a), b in zip(plain_model.named_parameters(), fused_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
+    assert load_config(None, ["DATA.NUM_CLASSES", "3"]).TRAIN.OPTIMIZER.FUSED  # on by default
 
 
 def test_linear_lr_scaling():

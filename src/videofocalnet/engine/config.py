@@ -149,6 +149,7 @@ class OptimizerConfig:
     BETAS: list[float] = field(default_factory=lambda: [0.9, 0.999])
     MOMENTUM: float = 0.9
     NESTEROV: bool = True  # ours: the official SGD is always Nesterov
+    FUSED: bool = True  # ours: AdamW updates each tensor in one kernel (engine.optim.build_optimizer); SGD ignores it
 
 
 @dataclass

@@ -182,7 +182,7 @@ def _train(cfg: Config, info: DistInfo, *, output, resume, auto_resume, progress
     optimizer = build_optimizer(
         model, name=opt.NAME, lr=base_lr, weight_decay=cfg.TRAIN.WEIGHT_DECAY, momentum=opt.MOMENTUM,
         nesterov=opt.NESTEROV, betas=tuple(opt.BETAS), eps=opt.EPS,
-        official_no_weight_decay_bug=cfg.TRAIN.OFFICIAL_NO_WEIGHT_DECAY_BUG,
+        official_no_weight_decay_bug=cfg.TRAIN.OFFICIAL_NO_WEIGHT_DECAY_BUG, fused=opt.FUSED,
     )
     schedule = LRSchedule(
         optimizer, base_lr=base_lr, total_steps=cfg.TRAIN.EPOCHS * updates_per_epoch,
