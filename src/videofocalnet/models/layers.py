@@ -141,8 +141,9 @@ def _packed_conv_weight(
     Video-FocalNet-T (768 channels, kernel 5) that was about half of a 17 ms call here, ~13 % of all temporal
     convolution time over the model, and ~4 % of its fp32 forward. The copy is
     re-made whenever the weight's version counter or storage changes, which every in-place update through the
-    parameter does (optimizer steps, ``load_state_dict``, EMA); edits through ``.data`` bypass the version counter, so
-    call :func:`clear_packed_weights` after those. A blocked copy works for any input shape (checked in the tests).
+    parameter does (optimizer steps, ``load_state_dict``, EMA); edits through ``.data`` and fused optimizers
+    (``torch.optim.AdamW(fused=True)``) bypass the version counter, so call :func:`clear_packed_weights` after those
+    (``engine.optim.build_optimizer`` does it after every fused step). A blocked copy works for any input shape (checked in the tests).
     """
     key = (weight._version, weight.data_ptr(), x.dtype, tuple(padding), groups)
     entry = _PACKED_WEIGHTS.get(id(weight))
