@@ -143,7 +143,8 @@ def _packed_conv_weight(
     re-made whenever the weight's version counter or storage changes, which every in-place update through the
     parameter does (optimizer steps, ``load_state_dict``, EMA); edits through ``.data`` and fused optimizers
     (``torch.optim.AdamW(fused=True)``) bypass the version counter, so call :func:`clear_packed_weights` after those
-    (``engine.optim.build_optimizer`` does it after every fused step). A blocked copy works for any input shape (checked in the tests).
+    (``engine.optim.build_optimizer`` does it after every fused step). A blocked copy works for any input shape
+    (checked in the tests).
     """
     key = (weight._version, weight.data_ptr(), x.dtype, tuple(padding), groups)
     entry = _PACKED_WEIGHTS.get(id(weight))
