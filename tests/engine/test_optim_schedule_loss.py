@@ -81,7 +81,7 @@ def test_fused_adamw_makes_the_same_updates():
 
 
 def test_inference_after_a_fused_step_uses_the_new_weights():
-    """The fused kernel leaves version counters alone; the CPU inference path's cached conv weights must not go stale."""
+    """The fused kernel leaves version counters alone: the cached conv weights of CPU inference must not go stale."""
     torch.manual_seed(0)
     model = create_model("video_focalnet_nano", num_classes=3, img_size=32, num_frames=4)
     x = torch.randn(2, 4, 3, 32, 32)
