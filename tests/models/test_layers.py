@@ -81,3 +81,27 @@ def test_chunked_mlp_equals_whole(monkeypatch):
     torch.testing.assert_close(via_forward, whole, rtol=0, atol=1e-6)
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
     torch.testing.assert_close(whole, residual + mlp.fc2(F.gelu(mlp.fc1(x))), rtol=0, atol=1e-5)
+
+
+@needs_onednn
+@pytest.mark.parametrize("built_by", ["torch", "engine"])
+def test_any_optimizer_step_drops_the_packed_weights(built_by):
+    """Fused optimizer kernels do not bump version counters; neither our engine's optimizer nor a plain torch one may
+    leave CPU inference on stale blocked conv weights."""
+    from videofocalnet.engine.optim import build_optimizer
+
+    torch.manual_seed(0)
+    model = create_model("video_focalnet_nano", num_classes=3, img_size=32, num_frames=4)
+    x = torch.randn(2, 4, 3, 32, 32)
+    if built_by == "torch":
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
+    else:
+        opt = build_optimizer(model, name="adamw", lr=1e-2, weight_decay=0.05, fused=True)
+    with torch.inference_mode():
+        model.eval()(x)  # fills the cache
+    F.cross_entropy(model.train()(x), torch.tensor([0, 1])).backward()
+    opt.step()
+    fresh = create_model("video_focalnet_nano", num_classes=3, img_size=32, num_frames=4)
+    fresh.load_state_dict(model.state_dict())
+    with torch.inference_mode():
+        torch.testing.assert_close(model.eval()(x), fresh.eval()(x), rtol=0, atol=1e-5)

@@ -17,8 +17,6 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from videofocalnet.models.layers import clear_packed_weights
-
 __all__ = ["param_groups", "build_optimizer", "scaled_lrs"]
 
 
@@ -75,9 +73,7 @@ def build_optimizer(
 
     ``fused`` (AdamW): one kernel updates each parameter, where PyTorch's default on CPU is ~10 small ops per tensor;
     on the demo model (130 tensors) the step takes 4.3 ms instead of 14.9 (7 % of a training step). The update is the
-    same up to rounding (~2e-7 after one step). The fused kernel does not bump the parameters' version counters, which
-    is how the CPU inference path notices that its cached blocked conv weights are out of date, so every fused step
-    drops that cache (without it, validation between epochs ran on the weights of the first validation).
+    same up to rounding (~2e-7 after one step).
     """
     skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
     groups = param_groups(
@@ -87,8 +83,5 @@ def build_optimizer(
     if kind == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
     if kind == "adamw":
-        optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=fused or None)
-        if fused:
-            optimizer.register_step_post_hook(lambda *_: clear_packed_weights())
-        return optimizer
+        return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps, fused=fused or None)
     raise ValueError(f"TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got {name!r}")
