@@ -8,7 +8,7 @@ import signal
 import pytest
 import torch
 
-from videofocalnet.engine.logging import read_jsonl
+from videofocalnet.engine.run_log import read_jsonl
 from videofocalnet.engine.train import KILL_ENV
 
 

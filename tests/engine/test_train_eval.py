@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from videofocalnet.engine.config import load_config
-from videofocalnet.engine.logging import read_jsonl
+from videofocalnet.engine.run_log import read_jsonl
 
 
 def test_train_then_eval_cli(write_tiny_config, tmp_path, cli):

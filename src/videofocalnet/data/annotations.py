@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from videofocalnet.io import atomic_write_text
+from videofocalnet.atomic import atomic_write_text
 
 __all__ = [
     "AnnotationEntry",

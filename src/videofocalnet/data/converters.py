@@ -28,7 +28,7 @@ from videofocalnet.data.annotations import (
     write_annotation_list,
     write_label_list,
 )
-from videofocalnet.io import atomic_write_text
+from videofocalnet.atomic import atomic_write_text
 
 __all__ = [
     "CONVERTERS",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from videofocalnet.io import atomic_write_text
+from videofocalnet.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     import torch

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from videofocalnet.io import atomic_write  # re-exported: part of this module's API
+from videofocalnet.atomic import atomic_write  # re-exported: part of this module's API
 
 __all__ = [
     "atomic_write",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videofocalnet.io import atomic_write_text
+from videofocalnet.atomic import atomic_write_text
 
 REPO_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "demo" / "video_focalnet_nano_synthetic.yaml"
 

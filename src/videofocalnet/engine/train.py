@@ -38,7 +38,7 @@ from videofocalnet.engine.checkpoint import (
 from videofocalnet.engine.config import Config, config_to_dict, save_config
 from videofocalnet.engine.distributed import DistInfo, all_reduce_sum, barrier, cleanup, init_distributed, seed_everything
 from videofocalnet.engine.ema import ModelEMA
-from videofocalnet.engine.logging import MetricsLogger, plot_curves
+from videofocalnet.engine.run_log import MetricsLogger, plot_curves
 from videofocalnet.engine.losses import build_criterion
 from videofocalnet.engine.optim import build_optimizer, scaled_lrs
 from videofocalnet.engine.schedule import LRSchedule

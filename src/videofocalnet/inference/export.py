@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from videofocalnet.io import atomic_write
+from videofocalnet.atomic import atomic_write
 
 __all__ = ["FORMATS", "SUFFIXES", "ExportResult", "ExportVerificationError", "export_model", "export_checkpoint",
            "load_exported"]

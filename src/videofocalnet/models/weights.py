@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 
-from videofocalnet.io import atomic_write
+from videofocalnet.atomic import atomic_write
 from videofocalnet.models.layers import init_weights_official
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Crash-safe file writes shared by checkpoints, exported weights, list files and reports.
+"""Crash-safe file writes (temp file, fsync, rename, fsync the folder) for checkpoints, weights, lists and reports.
 
 A reader (or a run resumed after SIGKILL) must never see half a file: write to a temporary file in the same folder,
 fsync it, rename it over the target, then fsync the folder so the rename itself survives a power cut.
