@@ -262,8 +262,11 @@ def test_postln_and_layerscale_variants_run():
 
 
 def test_fused_inference_path_equals_autograd_path(reference_dir):
-    """Under no_grad the CPU path fuses conv/linear with GELU (oneDNN post-ops); with autograd it does not."""
+    """Optimised for CPU inference, no_grad fuses conv/linear with GELU (oneDNN post-ops); with autograd it does not."""
+    from videofocalnet.models.cpu import optimize_for_inference
+
     model, x, expected = load_reference(reference_dir, "small_t4")
+    optimize_for_inference(model)
     with torch.no_grad():
         fused = model(x)
     unfused = model(x).detach()

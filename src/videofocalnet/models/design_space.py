@@ -28,14 +28,14 @@ import torch.nn.functional as F
 
 from videofocalnet.models.focal_modulation import (
     MODULATIONS,
+    FocalModulationBase,
     ModulatorCollector,
-    SpatioTemporalFocalModulation,
-    _init_focal_attributes,
-    _temporal_conv_gelu_bthwc,
+    SpatialFocalModulation,
+    temporal_conv_bthwc,
 )
-from videofocalnet.models.layers import DropPathMode, init_weights_official
+from videofocalnet.models.layers import INIT_SCHEMES
 from videofocalnet.models.registry import register_model
-from videofocalnet.models.video_focalnet import FocalNetBlock, VideoFocalNet
+from videofocalnet.models.video_focalnet import FocalNetBlock, VideoFocalNet, run_blocks
 
 __all__ = [
     "VARIANTS", "SpatialFocalModulation", "JointFocalModulation", "TemporalFocalModulation",
@@ -45,82 +45,51 @@ __all__ = [
 # The published design first: it is the default everywhere.
 VARIANTS: tuple[str, ...] = ("parallel", "spatial", "joint", "divided", "factorized")
 
-_TEMPORAL_KEYS = ("f_temporal", "h_temporal", "focal_layers_temporal")
-
 
 # ------------------------------------------------------------------------------------------------ modulations
-class SpatialFocalModulation(SpatioTemporalFocalModulation):
-    """FocalNet's 2-D focal modulation applied to each frame on its own: the published module minus its temporal branch.
-
-    out = proj(q * h(spatial context)). Parameter names (``f``, ``h``, ``proj``, ``focal_layers``, ``ln``) are those of
-    the image FocalNet, so image checkpoints load into it. The temporal branch the parent builds is removed right after
-    construction, so it owns no parameter that would never receive a gradient.
-    """
-
-    def __init__(self, dim: int, **kwargs) -> None:
-        super().__init__(dim, **kwargs)
-        for name in _TEMPORAL_KEYS:
-            delattr(self, name)
-
-    def context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, H, W, C) -> (q, modulator), both (B, T, H, W, C). Overridden by the joint variant."""
-        return self.spatial_modulator(x)
-
-    def forward(
-        self, x: torch.Tensor, collector: ModulatorCollector | None = None, residual: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """(B, T, H, W, C) -> (B, T, H, W, C), plus ``residual`` when given. The collector gets
-        ``{"spatial": modulator, "temporal": None}``."""
-        q, modulator = self.context(x)
-        out = q * modulator
-        if collector is not None:
-            collector.append({"spatial": modulator.detach(), "temporal": None})
-        if self.use_postln_in_modulation:
-            out = self.ln(out)
-        return self.project(out, residual)
-
-
-def _depthwise_conv_bthwc(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
-    """Depthwise 3-D conv of a (B, T, H, W, C) tensor; returns (B, T, H, W, C).
+def _depthwise_conv3d_bthwc(x: torch.Tensor, level: nn.Sequential) -> torch.Tensor:
+    """``level`` = (depthwise Conv3d, GELU) applied to a (B, T, H, W, C) tensor; returns (B, T, H, W, C).
 
     (B, T, H, W, C) memory viewed as (B, C, T, H, W) is exactly channels_last_3d, so no copy is made.
     """
     x = x.permute(0, 4, 1, 2, 3)  # (B, T, H, W, C) -> (B, C, T, H, W), channels_last_3d strides
     x = x.contiguous(memory_format=torch.channels_last_3d)  # no-op unless x is a channel slice
-    y = F.conv3d(x, conv.weight, None, 1, conv.padding, 1, conv.groups)
-    return y.permute(0, 2, 3, 4, 1)  # (B, C, T, H, W) -> (B, T, H, W, C)
+    return level(x).permute(0, 2, 3, 4, 1)  # (B, C, T, H, W) -> (B, T, H, W, C)
 
 
-class JointFocalModulation(SpatialFocalModulation):
-    """3-D focal modulation: the spatial module's ``f``/``h``/``proj``, with the per-level context convolutions made
+class JointFocalModulation(FocalModulationBase):
+    """3-D focal modulation: the spatial module's ``f``/``h``/``proj``, with the per-level context convolutions
     depthwise (k, k, k) over (T, H, W) and the global context a mean over the whole clip.
 
-    Time and space are mixed by the same cheap depthwise kernels (k times the spatial-only cost in conv weights), which
-    is the 3-D counterpart of FocalNet rather than the published split into two branches.
+    Time and space are mixed by the same cheap depthwise kernels (k times the spatial-only cost in conv weights),
+    which is the 3-D counterpart of FocalNet rather than the published split into two branches.
     """
 
     def __init__(self, dim: int, **kwargs) -> None:
         super().__init__(dim, **kwargs)
+        self.f = nn.Linear(dim, 2 * dim + self.focal_level + 1)
+        self.h = nn.Conv2d(dim, dim, kernel_size=1)
+        self._build_output()
         self.focal_layers = nn.ModuleList(
             nn.Sequential(nn.Conv3d(dim, dim, k, padding=k // 2, groups=dim, bias=False), nn.GELU())
             for k in self.kernel_sizes
         )
+        if self.use_postln_in_modulation:
+            self.ln = nn.LayerNorm(dim)
+
+    def _volume_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
+        return _depthwise_conv3d_bthwc(ctx, self.focal_layers[level])
 
     def context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, H, W, C) -> (q, modulator), both (B, T, H, W, C); the modulator sees the whole (T, H, W) volume."""
         C = self.dim
         q, ctx, gates = torch.split(self.f(x), (C, C, self.focal_level + 1), dim=-1)  # (B, T, H, W, 2C+L+1) split
-
-        def conv(t: torch.Tensor, level: int) -> torch.Tensor:
-            seq = self.focal_layers[level]
-            return seq[1](_depthwise_conv_bthwc(t, seq[0]))
-
-        ctx_all = self._gated_context(ctx, gates, conv, global_dims=(1, 2, 3))  # global = mean over T, H, W
+        ctx_all = self._gated_context(ctx, gates, self._volume_level, global_dims=(1, 2, 3))  # mean over T, H, W
         modulator = F.linear(ctx_all, self.h.weight.flatten(1), self.h.bias)  # 1x1 conv as a linear map
         return q, modulator
 
 
-class TemporalFocalModulation(nn.Module):
+class TemporalFocalModulation(FocalModulationBase):
     """Focal modulation along time only, with its own query: out = proj(q * h(temporal context)).
 
     The published temporal branch (``f_temporal``/``h_temporal``/dense ``focal_layers_temporal``) has no query and no
@@ -131,62 +100,28 @@ class TemporalFocalModulation(nn.Module):
     including the (1, 1) of pooled per-frame features.
     """
 
-    # The gated cascade and the output projection are the published ones; they only read attributes set here.
-    _gated_context = SpatioTemporalFocalModulation._gated_context
-    project = SpatioTemporalFocalModulation.project
+    collector_key = "temporal"
 
-    def __init__(
-        self,
-        dim: int,
-        *,
-        focal_window: int,
-        focal_level: int,
-        focal_factor: int = 2,
-        proj_drop: float = 0.0,
-        use_postln_in_modulation: bool = False,
-        normalize_modulator: bool = False,
-    ) -> None:
-        super().__init__()
-        _init_focal_attributes(self, dim, focal_window=focal_window, focal_level=focal_level,
-                               focal_factor=focal_factor, normalize_modulator=normalize_modulator,
-                               use_postln_in_modulation=use_postln_in_modulation)
-        self.f = nn.Linear(dim, 2 * dim + focal_level + 1)
+    def __init__(self, dim: int, **kwargs) -> None:
+        super().__init__(dim, **kwargs)
+        self.f = nn.Linear(dim, 2 * dim + self.focal_level + 1)
         self.h = nn.Linear(dim, dim)
-        self.act = nn.GELU()
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
+        self._build_output()
         self.focal_layers = nn.ModuleList(
             nn.Sequential(nn.Conv1d(dim, dim, k, padding=k // 2, bias=False), nn.GELU()) for k in self.kernel_sizes
         )
-        if use_postln_in_modulation:
+        if self.use_postln_in_modulation:
             self.ln = nn.LayerNorm(dim)
+
+    def _temporal_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
+        return temporal_conv_bthwc(ctx, self.focal_layers[level])
 
     def context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, H, W, C) -> (q, modulator), both (B, T, H, W, C): context along time at each spatial location."""
         C = self.dim
         q, ctx, gates = torch.split(self.f(x), (C, C, self.focal_level + 1), dim=-1)  # (B, T, H, W, 2C+L+1) split
-
-        def conv(t: torch.Tensor, level: int) -> torch.Tensor:
-            return _temporal_conv_gelu_bthwc(t, self.focal_layers[level][0])
-
-        ctx_all = self._gated_context(ctx, gates, conv, global_dims=(1,))  # global = mean over T
+        ctx_all = self._gated_context(ctx, gates, self._temporal_level, global_dims=(1,))  # global = mean over T
         return q, self.h(ctx_all)
-
-    def forward(
-        self, x: torch.Tensor, collector: ModulatorCollector | None = None, residual: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """(B, T, H, W, C) -> (B, T, H, W, C), plus ``residual`` when given. The collector gets
-        ``{"spatial": None, "temporal": modulator}``."""
-        q, modulator = self.context(x)
-        out = q * modulator
-        if collector is not None:
-            collector.append({"spatial": None, "temporal": modulator.detach()})
-        if self.use_postln_in_modulation:
-            out = self.ln(out)
-        return self.project(out, residual)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}, focal_level={self.focal_level}, kernel_sizes={self.kernel_sizes}"
 
 
 class DividedFocalModulation(nn.Module):
@@ -210,17 +145,14 @@ class DividedFocalModulation(nn.Module):
         self.norm_temporal = nn.LayerNorm(dim)
         self.temporal = TemporalFocalModulation(dim, **kwargs)
 
-    def forward(
-        self, x: torch.Tensor, collector: ModulatorCollector | None = None, residual: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """(B, T, H, W, C) -> (B, T, H, W, C), plus ``residual`` when given. The collector gets one entry with both
-        modulators."""
+    def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
+        """(B, T, H, W, C) -> (B, T, H, W, C). The collector gets one entry with both modulators."""
         parts: ModulatorCollector | None = [] if collector is not None else None
         s = self.spatial(x, parts)
-        t = self.temporal(self.norm_temporal(x + s), parts, residual=s)  # s + t, the sum fused into t's projection
-        if collector is not None:
+        t = self.temporal(self.norm_temporal(x + s), parts)
+        if collector is not None and parts is not None:
             collector.append({"spatial": parts[0]["spatial"], "temporal": parts[1]["temporal"]})
-        return t if residual is None else residual + t
+        return s + t
 
 
 for _name, _cls in (("spatial", SpatialFocalModulation), ("joint", JointFocalModulation),
@@ -253,29 +185,34 @@ class FactorizedVideoFocalNet(VideoFocalNet):
         super().__init__(modulation=modulation, **kwargs)
         if temporal_depth < 1:
             raise ValueError(f"temporal_depth must be >= 1, got {temporal_depth}")
-        dim = self.num_features
-        mlp_ratio = kwargs.get("mlp_ratio", 4.0)
-        drop = kwargs.get("drop_rate", 0.0)
-        drop_path_rate = kwargs.get("drop_path_rate", 0.1)
-        drop_path_mode: DropPathMode = kwargs.get("drop_path_mode", "frame")
         self.temporal_depth = temporal_depth
+        self.temporal_grad_checkpointing = bool(kwargs.get("use_checkpoint", False))
+        block_kwargs = {  # the spatial blocks' settings (VideoFocalNet's defaults where not given)
+            "mlp_ratio": kwargs.get("mlp_ratio", 4.0),
+            "drop": kwargs.get("drop_rate", 0.0),
+            "drop_path_mode": kwargs.get("drop_path_mode", "frame"),
+            "use_layerscale": kwargs.get("use_layerscale", False),
+            "layerscale_value": kwargs.get("layerscale_value", 1e-4),
+            "use_postln": kwargs.get("use_postln", False),
+            "use_postln_in_modulation": kwargs.get("use_postln_in_modulation", False),
+            "normalize_modulator": kwargs.get("normalize_modulator", False),
+        }
         # The temporal blocks are the deepest ones, so they get the end of the stochastic-depth schedule.
         self.temporal_blocks = nn.ModuleList(
             FocalNetBlock(
-                dim, mlp_ratio=mlp_ratio, drop=drop, drop_path=drop_path_rate, drop_path_mode=drop_path_mode,
-                focal_level=temporal_focal_level, focal_window=temporal_focal_window,
-                use_layerscale=kwargs.get("use_layerscale", False),
-                layerscale_value=kwargs.get("layerscale_value", 1e-4),
-                use_postln=kwargs.get("use_postln", False),
-                use_postln_in_modulation=kwargs.get("use_postln_in_modulation", False),
-                normalize_modulator=kwargs.get("normalize_modulator", False),
-                modulation="temporal",
+                self.num_features, drop_path=kwargs.get("drop_path_rate", 0.1), focal_level=temporal_focal_level,
+                focal_window=temporal_focal_window, modulation="temporal", **block_kwargs,
             )
             for _ in range(temporal_depth)
         )
-        self.temporal_norm = nn.LayerNorm(dim)
-        self.temporal_blocks.apply(init_weights_official)
-        self.temporal_norm.apply(init_weights_official)
+        self.temporal_norm = nn.LayerNorm(self.num_features)
+        self.temporal_blocks.apply(INIT_SCHEMES[self.init_mode])
+        self.temporal_norm.apply(INIT_SCHEMES[self.init_mode])
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        super().set_grad_checkpointing(enable)
+        self.temporal_grad_checkpointing = enable
 
     def forward_frame_features(
         self, x: torch.Tensor, collector: ModulatorCollector | None = None
@@ -283,8 +220,7 @@ class FactorizedVideoFocalNet(VideoFocalNet):
         """(B, T, 3, H, W) -> temporally mixed frame features (B, T', C) after ``temporal_norm``."""
         tokens = self.forward_tokens(x, collector)  # (B, T', h, w, C), spatial stages only
         frames = tokens.mean(dim=(2, 3), keepdim=True)  # (B, T', 1, 1, C)
-        for blk in self.temporal_blocks:
-            frames = blk(frames, collector)  # (B, T', 1, 1, C)
+        frames = run_blocks(self.temporal_blocks, frames, collector, checkpointing=self.temporal_grad_checkpointing)
         return self.temporal_norm(frames.flatten(1, 3))  # (B, T', 1, 1, C) -> (B, T', C)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

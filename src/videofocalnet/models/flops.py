@@ -22,7 +22,6 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from videofocalnet.models.layers import fused_cpu_kernels
 
 __all__ = ["FlopReport", "count_flops", "count_params", "model_flops"]
 
@@ -93,8 +92,8 @@ def count_flops(model: nn.Module, *, num_frames: int = 8, img_size: int = 224, b
     was_training = model.training
     model.eval()
     try:
-        # Plain aten ops only: the fused oneDNN inference kernels are invisible to the counter.
-        with counter, torch.no_grad(), fused_cpu_kernels(False):
+        # Under the counter (a dispatch mode) even an optimize_for_inference'd model runs the plain, countable ops.
+        with counter, torch.no_grad():
             model(x)
     finally:
         model.train(was_training)

@@ -124,20 +124,30 @@ class FocalNetBlock(nn.Module):
     def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
         """(B, T, H, W, C) -> (B, T, H, W, C)."""
         if self.use_postln:
-            x = x + self.drop_path(self.gamma_1 * self.norm1(self.modulation(x, collector)))
-            x = x + self.drop_path(self.gamma_2 * self.norm2(self.mlp(x)))
+            x = x + self.drop_path(_scale(self.gamma_1, self.norm1(self.modulation(x, collector))))
+            x = x + self.drop_path(_scale(self.gamma_2, self.norm2(self.mlp(x))))
         else:
-            # Without layerscale and active drop path, each branch adds its residual itself (fused where possible).
-            plain = not self.training or isinstance(self.drop_path, nn.Identity)
-            if plain and isinstance(self.gamma_1, float) and self.gamma_1 == 1.0:
-                x = self.modulation(self.norm1(x), collector, residual=x)
-            else:
-                x = x + self.drop_path(self.gamma_1 * self.modulation(self.norm1(x), collector))
-            if plain and isinstance(self.gamma_2, float) and self.gamma_2 == 1.0:
-                x = self.mlp(self.norm2(x), residual=x)
-            else:
-                x = x + self.drop_path(self.gamma_2 * self.mlp(self.norm2(x)))
+            x = x + self.drop_path(_scale(self.gamma_1, self.modulation(self.norm1(x), collector)))
+            x = x + self.drop_path(_scale(self.gamma_2, self.mlp(self.norm2(x))))
         return x
+
+
+def _scale(gamma: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
+    """Layerscale ``gamma * x``; without layerscale (``gamma`` is the float 1.0) ``x`` itself, skipping a full pass."""
+    return x if isinstance(gamma, float) and gamma == 1.0 else gamma * x
+
+
+def run_blocks(
+    blocks: nn.ModuleList, x: torch.Tensor, collector: ModulatorCollector | None, *, checkpointing: bool
+) -> torch.Tensor:
+    """Apply ``blocks`` in order, each under activation checkpointing when asked and gradients are being taken."""
+    for blk in blocks:
+        if checkpointing and collector is None and torch.is_grad_enabled():
+            # preserve_rng_state (default) replays the same drop-path draws, so no number changes.
+            x = checkpoint(blk, x, use_reentrant=False)
+        else:
+            x = blk(x, collector)
+    return x
 
 
 class FocalNetStage(nn.Module):
@@ -167,15 +177,26 @@ class FocalNetStage(nn.Module):
 
     def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
         """(B, T, H, W, C) -> (B, T, H/2, W/2, 2C), or unchanged shape in the last stage."""
-        for blk in self.blocks:
-            if self.grad_checkpointing and collector is None and torch.is_grad_enabled():
-                # preserve_rng_state (default) replays the same drop-path draws, so no number changes.
-                x = checkpoint(blk, x, use_reentrant=False)
-            else:
-                x = blk(x, collector)
+        x = run_blocks(self.blocks, x, collector, checkpointing=self.grad_checkpointing)
         if self.downsample is not None:
             x = self.downsample(x)
         return x
+
+
+def _check_arguments(
+    depths: Sequence[int], focal_levels: Sequence[int], focal_windows: Sequence[int], num_frames: int,
+    tubelet_size: int, init_mode: str,
+) -> None:
+    """Reject constructor arguments the official model would accept and then fail on (or silently misuse)."""
+    if init_mode not in INIT_SCHEMES:
+        raise ValueError(f"init_mode must be one of {sorted(INIT_SCHEMES)}, got {init_mode!r}")
+    if not (len(focal_levels) == len(focal_windows) == len(depths)):
+        raise ValueError(
+            f"depths, focal_levels and focal_windows need one entry per stage, got {list(depths)}, "
+            f"{list(focal_levels)}, {list(focal_windows)}"
+        )
+    if tubelet_size < 1 or num_frames % tubelet_size:
+        raise ValueError(f"num_frames ({num_frames}) must be a multiple of tubelet_size ({tubelet_size})")
 
 
 class VideoFocalNet(nn.Module):
@@ -217,17 +238,10 @@ class VideoFocalNet(nn.Module):
         init_mode: Literal["official", "fan_in"] = "official",
     ) -> None:
         super().__init__()
-        if init_mode not in INIT_SCHEMES:
-            raise ValueError(f"init_mode must be one of {sorted(INIT_SCHEMES)}, got {init_mode!r}")
+        _check_arguments(depths, focal_levels, focal_windows, num_frames, tubelet_size, init_mode)
         depths = list(depths)
         num_stages = len(depths)
-        if not (len(focal_levels) == len(focal_windows) == num_stages):
-            raise ValueError(
-                f"depths, focal_levels and focal_windows need one entry per stage, got {depths}, "
-                f"{list(focal_levels)}, {list(focal_windows)}"
-            )
-        if tubelet_size < 1 or num_frames % tubelet_size:
-            raise ValueError(f"num_frames ({num_frames}) must be a multiple of tubelet_size ({tubelet_size})")
+        self.init_mode = init_mode
         self.img_size = img_size
         self.in_chans = in_chans
         self.num_classes = num_classes

@@ -1,0 +1,314 @@
+"""CPU inference speed-ups, applied explicitly: ``optimize_for_inference(model)`` (eval, predict, benchmarks use it).
+
+The model's maths has one plain path (``layers``, ``focal_modulation``, ``video_focalnet``). This module swaps three
+of its classes, instance by instance, for subclasses that run the same arithmetic through oneDNN's fused kernels
+when, and only when, that is safe: eager CPU inference (no autograd, no tracing, scripting, ONNX export,
+``torch.compile`` or dispatch mode such as FLOP counting), in fp32, or in bf16 where this CPU has bf16 kernels. Everywhere else the subclasses call the plain
+code, so an optimised model still trains, exports and runs on GPU with unchanged numbers. Parameters, buffers and
+state-dict keys are untouched. What each trick saves (measured on Video-FocalNet-T, 8x224, 2 threads):
+
+* GELU as a post-op of the linear/conv that feeds it, and the modulator products and residual adds as binary
+  post-ops of their projections: each saves a full read and write of an activation.
+* the bias inside the GEMM (``addmm`` first copies the broadcast bias into the output);
+* the temporal and depthwise conv weights kept in oneDNN's blocked layout (the per-call reorder was about half of a
+  17 ms last-stage temporal conv, ~4 % of the fp32 forward);
+* the MLP of large batches in ~6 MB chunks: glibc serves every block over 32 MiB with fresh mmap pages, and
+  first-touching them cost as much as the GEMM (first-stage hidden activation 38.5 MB: 22 ms whole, 11 ms reused).
+
+The blocked weight copies live on the module that owns the weights. They are re-made when a weight's version counter
+or storage changes (``load_state_dict``, EMA, plain optimizer steps) and dropped whenever the module is put in train
+mode. Fused optimizers (``torch.optim.AdamW(fused=True)``) and edits through ``.data`` change weights without a
+version bump: switch the model to ``train()`` and back, or call :func:`clear_caches`, after such an update.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+from videofocalnet.models.focal_modulation import ModulatorCollector, SpatioTemporalFocalModulation, autocast_input
+from videofocalnet.models.layers import Mlp
+from videofocalnet.models.video_focalnet import FocalNetBlock
+
+__all__ = ["optimize_for_inference", "is_optimized", "clear_caches", "AVAILABLE"]
+
+AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+# oneDNN's bf16 primitives need AVX-512 (bf16) or AMX; on an AVX2-only CPU they fail to build ("could not create a
+# primitive descriptor"), so bf16 inference there takes the plain path.
+_BF16 = AVAILABLE and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+_MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's largest dynamic mmap threshold on 64-bit
+_CHUNK_BYTES = 6 * 2**20
+
+
+# ---------------------------------------------------------------------------------------------------- kernels
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype autocast would run a matmul/conv in (the fused kernels bypass autocast, so we cast ourselves)."""
+    return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+
+
+def _fusable(x: torch.Tensor) -> bool:
+    """Whether the fused kernels may run on ``x``: eager CPU inference in a dtype this CPU's oneDNN supports."""
+    if not (
+        AVAILABLE
+        and x.device.type == "cpu"
+        and not torch.is_grad_enabled()
+        and not torch.jit.is_tracing()
+        and not torch.jit.is_scripting()
+        and not torch.onnx.is_in_onnx_export()
+        and not torch.compiler.is_compiling()
+        and _get_current_dispatch_mode() is None  # FLOP counting, fake tensors: they know only the plain ops
+    ):
+        return False
+    dtype = _compute_dtype(x)
+    return dtype == torch.float32 or (dtype == torch.bfloat16 and _BF16)
+
+
+def _fusable_as_is(x: torch.Tensor, *others: torch.Tensor) -> bool:
+    """Fusable in ``x``'s own dtype: autocast (if on) computes in that dtype and every other operand has it too."""
+    return _fusable(x) and _compute_dtype(x) == x.dtype and all(t.dtype == x.dtype for t in others)
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.linear``, as oneDNN's linear where fusable (the bias added inside the GEMM)."""
+    if not _fusable_as_is(x):
+        return F.linear(x, weight, bias)
+    bias = bias.to(x.dtype) if bias is not None else None
+    return torch.ops.mkldnn._linear_pointwise(x, weight.to(x.dtype), bias, "none", [], "none")
+
+
+def linear_gelu(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """``gelu(layer(x))`` (exact erf GELU), one oneDNN kernel with GELU as a post-op where fusable."""
+    if not _fusable(x):
+        return F.gelu(layer(x))
+    dtype = _compute_dtype(x)
+    bias = layer.bias.to(dtype) if layer.bias is not None else None
+    return torch.ops.mkldnn._linear_pointwise(x.to(dtype), layer.weight.to(dtype), bias, "gelu", [], "none")
+
+
+def _linear_binary(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, other: torch.Tensor, op: Literal["add", "mul"]
+) -> torch.Tensor:
+    """``F.linear(x, weight, bias) <op> other`` as one oneDNN kernel (a binary post-op) where fusable; the arithmetic
+    is the same as the plain ops (IEEE sums and products commute)."""
+    if not _fusable_as_is(x, other):
+        out = F.linear(x, weight, bias)
+        return other + out if op == "add" else out * other
+    bias = bias.to(x.dtype) if bias is not None else None
+    return torch.ops.mkldnn._linear_pointwise.binary(x, other, weight.to(x.dtype), bias, op)
+
+
+def linear_add(x: torch.Tensor, layer: nn.Linear, residual: torch.Tensor) -> torch.Tensor:
+    """``residual + layer(x)``."""
+    return _linear_binary(x, layer.weight, layer.bias, residual, "add")
+
+
+def linear_mul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, other: torch.Tensor) -> torch.Tensor:
+    """``F.linear(x, weight, bias) * other`` (the modulator products)."""
+    return _linear_binary(x, weight, bias, other, "mul")
+
+
+PackedCache = dict  # dict[str, tuple[tuple, torch.Tensor]]: weight name -> (validity key, blocked copy)
+
+
+def packed_conv_weight(
+    cache: PackedCache, name: str, weight: torch.Tensor, x: torch.Tensor, padding: tuple[int, int], groups: int
+) -> torch.Tensor:
+    """oneDNN's blocked layout of a conv weight, made once per (version, storage, dtype) and reused; a blocked copy
+    works for any input shape. A 3-D (C_out, C_in, k) weight is packed as a (k, 1) kernel."""
+    key = (weight._version, weight.data_ptr(), x.dtype, tuple(padding), groups)
+    entry = cache.get(name)
+    if entry is not None and entry[0] == key:
+        return entry[1]
+    plain = weight.detach().to(x.dtype)
+    if plain.ndim == 3:  # Conv1d over T applied as a (k, 1) Conv2d
+        plain = plain.unsqueeze(-1)
+    packed = torch.ops.mkldnn._reorder_convolution_weight(plain, list(padding), [1, 1], [1, 1], groups, list(x.shape))
+    cache[name] = (key, packed)
+    return packed
+
+
+def conv2d_gelu(
+    x: torch.Tensor, weight: torch.Tensor, *, padding: tuple[int, int], groups: int = 1,
+    cache: PackedCache | None = None, name: str = "",
+) -> torch.Tensor:
+    """``gelu(conv2d(x, weight))`` without bias, stride 1; a 3-D ``weight`` (C_out, C_in, k) is a (k, 1) kernel.
+
+    Where fusable: one oneDNN kernel with GELU as a post-op, on a blocked copy of the weight kept in ``cache``.
+    """
+    if not _fusable(x):
+        kernel = weight.unsqueeze(-1) if weight.ndim == 3 else weight
+        return F.gelu(F.conv2d(x, kernel, None, 1, padding, 1, groups))
+    x = x.to(_compute_dtype(x))
+    if cache is None:
+        cache = {}
+    return torch.ops.mkldnn._convolution_pointwise(
+        x, packed_conv_weight(cache, name, weight, x, padding, groups), None, list(padding), [1, 1], [1, 1], groups,
+        "gelu", [], "none",
+    )
+
+
+def chunk_rows(x: torch.Tensor, hidden_features: int) -> int:
+    """Rows per chunk for the MLP of a large CPU inference batch, or 0 to run it whole (see the module docstring)."""
+    if not _fusable(x):
+        return 0
+    rows = x.numel() // x.shape[-1]
+    itemsize = _compute_dtype(x).itemsize
+    if rows * hidden_features * itemsize <= _MMAP_THRESHOLD_BYTES:
+        return 0
+    return max(256, _CHUNK_BYTES // (hidden_features * itemsize))
+
+
+# ---------------------------------------------------------------------------------------------------- modules
+class InferenceMlp(Mlp):
+    """``Mlp`` with fc1+GELU fused, and ``forward_add`` fusing the residual into fc2 (chunked for large batches)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _fusable(x) or not _exact_gelu(self.act):
+            return super().forward(x)
+        return self.drop(self.fc2(self.drop(linear_gelu(x, self.fc1))))
+
+    def forward_add(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """``residual + self(x)``."""
+        if not _fusable(x) or not _exact_gelu(self.act) or (self.training and self.drop.p > 0.0):
+            return residual + super().forward(x)
+        rows = chunk_rows(x, self.fc1.out_features)
+        if rows:
+            return self.forward_add_chunked(x, residual, rows)
+        return linear_add(linear_gelu(x, self.fc1), self.fc2, residual)
+
+    def forward_add_chunked(self, x: torch.Tensor, residual: torch.Tensor, rows: int) -> torch.Tensor:
+        """``residual + fc2(gelu(fc1(x)))`` over blocks of ``rows`` tokens; same arithmetic per token."""
+        x2 = x.reshape(-1, x.shape[-1])  # (..., C) -> (N, C), a view of the LayerNorm output
+        r2 = residual.reshape(-1, residual.shape[-1])
+        out = torch.empty_like(r2)
+        for start in range(0, x2.shape[0], rows):
+            stop = start + rows
+            out[start:stop] = linear_add(linear_gelu(x2[start:stop], self.fc1), self.fc2, r2[start:stop])
+        return out.view(residual.shape)  # (N, C) -> (..., C)
+
+
+def _exact_gelu(act: nn.Module) -> bool:
+    return isinstance(act, nn.GELU) and act.approximate == "none"
+
+
+class InferenceFocalModulation(SpatioTemporalFocalModulation):
+    """The published modulation with fused projections, blocked conv weights and fused modulator products."""
+
+    _packed: PackedCache
+
+    def train(self, mode: bool = True) -> InferenceFocalModulation:
+        if mode:
+            self._packed.clear()  # weights are about to change, possibly without a version bump
+        return super().train(mode)
+
+    def _project_in(self, x: torch.Tensor, layer: nn.Linear, sizes: tuple[int, ...]) -> list[torch.Tensor]:
+        outs, start = [], 0
+        for size in sizes:
+            stop = start + size
+            bias = layer.bias[start:stop] if layer.bias is not None else None
+            outs.append(linear(x, layer.weight[start:stop], bias))
+            start = stop
+        return outs
+
+    def _spatial_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
+        conv = self.focal_layers[level][0]
+        x = ctx.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)  # (N, H, W, C) -> (N, C, H, W)
+        y = conv2d_gelu(x, conv.weight, padding=conv.padding, groups=conv.groups, cache=self._packed,
+                        name=f"s{level}")
+        return y.permute(0, 2, 3, 1)  # (N, C, H, W) channels_last -> (N, H, W, C)
+
+    def _temporal_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
+        conv = self.focal_layers_temporal[level][0]
+        B, T, H, W, C = ctx.shape
+        x = ctx.reshape(B, T, H * W, C).permute(0, 3, 1, 2)  # (B, T, HW, C) -> (B, C, T, HW), channels_last
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = conv2d_gelu(x, conv.weight, padding=(conv.padding[0], 0), cache=self._packed, name=f"t{level}")
+        return y.permute(0, 2, 3, 1).reshape(B, T, H, W, C)  # (B, C, T, HW) -> (B, T, HW, C) -> (B, T, H, W, C)
+
+    def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
+        if collector is not None or not _fusable(x):
+            return super().forward(x, collector)
+        return self._fused(x, None)
+
+    def forward_add(self, x: torch.Tensor, residual: torch.Tensor, collector: ModulatorCollector | None = None):
+        """``residual + self(x)``, the sum fused into ``proj``."""
+        if collector is not None or not _fusable(x) or (self.training and self.proj_drop.p > 0.0):
+            return residual + super().forward(x, collector)
+        return self._fused(x, residual)
+
+    def _fused(self, x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
+        """q * h(ctx) * h_temporal(ctx_t), each product fused into its 1x1 projection, then ``proj`` (+ residual):
+        the same products in the same order as the plain forward."""
+        x = autocast_input(x)
+        ctx_t = self.temporal_context(x)
+        q, ctx = self.spatial_context(x)
+        out = linear_mul(ctx, self.h.weight.flatten(1), self.h.bias, q)
+        out = linear_mul(ctx_t, self.h_temporal.weight.squeeze(-1), self.h_temporal.bias, out)
+        if self.use_postln_in_modulation:
+            out = self.ln(out)
+        if residual is None:
+            return self.proj_drop(linear(out, self.proj.weight, self.proj.bias))
+        return linear_add(out, self.proj, residual)
+
+
+class InferenceBlock(FocalNetBlock):
+    """Pre-norm block whose two branches add their residual inside their last projection."""
+
+    def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
+        no_scale = isinstance(self.gamma_1, float) and self.gamma_1 == 1.0 and self.gamma_2 == 1.0
+        if self.use_postln or not no_scale or (self.training and not isinstance(self.drop_path, nn.Identity)):
+            return super().forward(x, collector)
+        mod = self.modulation
+        if isinstance(mod, InferenceFocalModulation):
+            x = mod.forward_add(self.norm1(x), x, collector)
+        else:  # a design-space modulation: plain, with a plain residual add
+            x = x + mod(self.norm1(x), collector)
+        if isinstance(self.mlp, InferenceMlp):
+            return self.mlp.forward_add(self.norm2(x), x)
+        return x + self.mlp(self.norm2(x))
+
+
+# exact type -> its inference subclass; subclasses of these (design-space variants) stay plain
+_SWAPS: dict[type[nn.Module], type[nn.Module]] = {
+    Mlp: InferenceMlp,
+    SpatioTemporalFocalModulation: InferenceFocalModulation,
+    FocalNetBlock: InferenceBlock,
+}
+
+
+def optimize_for_inference(model: nn.Module, *, inplace: bool = True) -> nn.Module:
+    """Switch ``model``'s blocks to the CPU inference kernels (see the module docstring); returns the model.
+
+    The swap changes the class of each matching submodule, nothing else: parameters, buffers, hooks and state-dict
+    keys stay, and outside eager CPU inference every swapped module runs the plain code. Without oneDNN it is a
+    no-op. ``inplace=False`` works on a deep copy.
+    """
+    if not inplace:
+        model = copy.deepcopy(model)
+    if not AVAILABLE:
+        return model
+    for module in model.modules():
+        new_cls = _SWAPS.get(type(module))
+        if new_cls is not None:
+            module.__class__ = new_cls
+            if new_cls is InferenceFocalModulation:
+                module._packed = {}
+    return model
+
+
+def is_optimized(model: nn.Module) -> bool:
+    """Whether :func:`optimize_for_inference` has been applied to any block of ``model``."""
+    return any(type(m) in _SWAPS.values() for m in model.modules())
+
+
+def clear_caches(model: nn.Module) -> None:
+    """Drop every blocked conv-weight copy in ``model`` (after a weight update that bumps no version counter)."""
+    for module in model.modules():
+        if isinstance(module, InferenceFocalModulation):
+            module._packed.clear()

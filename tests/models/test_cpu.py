@@ -1,0 +1,146 @@
+"""The CPU inference kernels of ``videofocalnet.models.cpu``: applied explicitly, same numbers as the plain path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from videofocalnet.models import cpu, create_model
+from videofocalnet.models.cpu import conv2d_gelu, optimize_for_inference
+from videofocalnet.models.layers import Mlp
+
+needs_onednn = pytest.mark.skipif(not cpu.AVAILABLE, reason="this torch build has no oneDNN fused ops")
+
+
+@needs_onednn
+@pytest.mark.parametrize("shape", [(1, 24, 8, 49), (2, 24, 4, 7), (3, 24, 16, 5)])
+def test_packed_temporal_weight_works_for_any_input_shape(shape):
+    """The blocked weight copy is made once (for the first shape) and reused for others."""
+    conv = torch.nn.Conv1d(24, 24, 5, padding=2, bias=False)
+    cache: dict = {}
+    with torch.no_grad():
+        # pack for another shape first
+        conv2d_gelu(torch.randn(1, 8, 49, 24).permute(0, 3, 1, 2), conv.weight, padding=(2, 0), cache=cache, name="w")
+        x = torch.randn(shape[0], shape[2], shape[3], shape[1]).permute(0, 3, 1, 2)  # (B, C, T, HW) channels_last
+        fused = conv2d_gelu(x, conv.weight, padding=(2, 0), cache=cache, name="w")
+    assert len(cache) == 1
+    expected = F.gelu(F.conv2d(x, conv.weight.detach().unsqueeze(-1), padding=(2, 0)))
+    torch.testing.assert_close(fused, expected, rtol=0, atol=1e-5)
+
+
+@needs_onednn
+def test_packed_weights_follow_weight_updates():
+    """An optimizer step or load_state_dict must never leave a stale packed copy behind."""
+    torch.manual_seed(0)
+    model = optimize_for_inference(create_model("video_focalnet_nano", num_classes=5, num_frames=4, img_size=32).eval())
+    x = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        before = model(x)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.train()
+    model(x).square().mean().backward()
+    opt.step()
+    model.eval()
+    with torch.no_grad():
+        after_step = model(x)
+    reference = model(x).detach()  # autograd path: no fused kernel, no cache
+    assert (after_step - before).abs().max() > 1e-3
+    torch.testing.assert_close(after_step, reference, rtol=0, atol=1e-5)
+
+    fresh = optimize_for_inference(create_model("video_focalnet_nano", num_classes=5, num_frames=4, img_size=32).eval())
+    with torch.no_grad():
+        fresh(x)  # packs fresh's own weights
+        fresh.load_state_dict(model.state_dict())
+        torch.testing.assert_close(fresh(x), reference, rtol=0, atol=1e-5)
+
+
+@needs_onednn
+def test_packed_weights_live_on_their_module_and_train_mode_drops_them():
+    """No process-wide state: the blocked copies belong to the modulation that owns the weights."""
+    model = optimize_for_inference(create_model("video_focalnet_nano", num_classes=3, num_frames=4, img_size=32))
+    modulation = model.layers[0].blocks[0].modulation
+    with torch.no_grad():
+        model.eval()(torch.randn(1, 4, 3, 32, 32))
+    assert set(modulation._packed) == {"s0", "s1", "t0", "t1"}
+    model.train()
+    assert modulation._packed == {}
+    with torch.no_grad():
+        model.eval()(torch.randn(1, 4, 3, 32, 32))
+    cpu.clear_caches(model)
+    assert modulation._packed == {}
+
+
+@needs_onednn
+def test_chunked_mlp_equals_whole(monkeypatch):
+    """Large inference batches run the MLP in chunks (see ``_chunk_rows``); each token's arithmetic is unchanged."""
+    torch.manual_seed(0)
+    mlp = optimize_for_inference(Mlp(16, hidden_features=64).eval())
+    assert type(mlp) is cpu.InferenceMlp
+    x, residual = torch.randn(2, 3, 9, 7, 16), torch.randn(2, 3, 9, 7, 16)
+    with torch.no_grad():
+        assert cpu.chunk_rows(x, 64) == 0  # small: whole
+        whole = mlp.forward_add(x, residual)
+        monkeypatch.setattr(cpu, "_MMAP_THRESHOLD_BYTES", 1024)
+        monkeypatch.setattr(cpu, "_CHUNK_BYTES", 64 * 4 * 5)  # 5 rows per chunk, the minimum is 256
+        assert cpu.chunk_rows(x, 64) == 256
+        via_forward = mlp.forward_add(x, residual)  # 378 tokens: chunks of 256 and 122
+        chunked = mlp.forward_add_chunked(x, residual, rows=37)  # 11 chunks, the last one short
+    torch.testing.assert_close(via_forward, whole, rtol=0, atol=1e-6)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+    torch.testing.assert_close(whole, residual + mlp.fc2(F.gelu(mlp.fc1(x))), rtol=0, atol=1e-5)
+
+
+@needs_onednn
+@pytest.mark.parametrize("built_by", ["torch", "engine"])
+def test_any_optimizer_step_drops_the_packed_weights(built_by):
+    """Fused optimizer kernels do not bump version counters; training (which puts the model in train mode) with our
+    engine's optimizer or a plain torch one must not leave CPU inference on stale blocked conv weights."""
+    from videofocalnet.engine.optim import build_optimizer
+
+    torch.manual_seed(0)
+    model = optimize_for_inference(create_model("video_focalnet_nano", num_classes=3, img_size=32, num_frames=4))
+    x = torch.randn(2, 4, 3, 32, 32)
+    if built_by == "torch":
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
+    else:
+        opt = build_optimizer(model, name="adamw", lr=1e-2, weight_decay=0.05, fused=True)
+    with torch.inference_mode():
+        model.eval()(x)  # fills the cache
+    F.cross_entropy(model.train()(x), torch.tensor([0, 1])).backward()
+    opt.step()
+    fresh = create_model("video_focalnet_nano", num_classes=3, img_size=32, num_frames=4)
+    fresh.load_state_dict(model.state_dict())
+    with torch.inference_mode():
+        torch.testing.assert_close(model.eval()(x), fresh.eval()(x), rtol=0, atol=1e-5)
+
+
+def test_optimize_for_inference_is_explicit_and_keeps_the_state_dict(reference_dir=None):
+    """Nothing changes until asked; the swap keeps every key, and no optimizer-step hook is registered anywhere."""
+    from torch.optim.optimizer import _global_optimizer_post_hooks
+
+    model = create_model("video_focalnet_nano", num_classes=3, img_size=32, num_frames=4)
+    assert not cpu.is_optimized(model)
+    keys = list(model.state_dict())
+    copy_ = optimize_for_inference(model, inplace=False)
+    assert not cpu.is_optimized(model) and cpu.is_optimized(copy_) == cpu.AVAILABLE
+    assert list(copy_.state_dict()) == keys
+    assert not _global_optimizer_post_hooks
+
+
+@needs_onednn
+@pytest.mark.parametrize("model_name", ["video_focalnet_nano", "video_focalnet_xs_divided", "video_focalnet_xs_factorized"])
+def test_optimized_model_equals_plain_in_inference_training_and_bf16(model_name):
+    torch.manual_seed(0)
+    plain = create_model(model_name, num_classes=3, img_size=32, num_frames=4, init_mode="fan_in")
+    fast = optimize_for_inference(plain, inplace=False)
+    x = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(fast.eval()(x), plain.eval()(x), rtol=0, atol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(fast(x).float().argmax(-1), plain(x).float().argmax(-1))
+    for model in (fast, plain):
+        torch.manual_seed(1)  # the same drop-path draws
+        model.train()(x).sum().backward()
+    for (name, a), b in zip(fast.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0, msg=name)
