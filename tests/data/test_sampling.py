@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videofocalnet.data.sampling import dense_indices, multi_view_tsn_indices, tsn_indices
+from videofocalnet.data.sampling import dense_indices, multi_view_tsn_indices, parse_views, tsn_indices
 
 
 def gen(seed: int) -> torch.Generator:
@@ -87,3 +87,11 @@ def test_invalid_arguments(bad):
     kwargs.update(bad)
     with pytest.raises(ValueError):
         tsn_indices(kwargs["num_video_frames"], kwargs["num_segments"], train=False)
+
+
+def test_parse_views() -> None:
+    assert parse_views("4x3") == (4, 3)
+    assert parse_views("1X1") == (1, 1)
+    for bad in ("4", "4x2", "0x1", "axb"):
+        with pytest.raises(ValueError):
+            parse_views(bad)

@@ -15,7 +15,6 @@ from videofocalnet.inference import (
     VideoClassifier,
     clip_indices,
     expand_video_paths,
-    parse_views,
     preprocess_metadata,
 )
 
@@ -47,14 +46,6 @@ def test_checkpoint_without_metadata_falls_back_with_warning(tmp_path: Path) -> 
         clf = VideoClassifier.from_checkpoint(path)
     assert (clf.preprocess.num_frames, clf.preprocess.input_size) == (4, 64)
     assert clf.labels == [f"class_{i}" for i in range(5)]
-
-
-def test_parse_views() -> None:
-    assert parse_views("4x3") == (4, 3)
-    assert parse_views("1X1") == (1, 1)
-    for bad in ("4", "4x2", "0x1", "axb"):
-        with pytest.raises(ValueError):
-            parse_views(bad)
 
 
 def test_multi_view_prediction_is_the_mean_softmax_of_its_views(classifier: VideoClassifier, videos) -> None:

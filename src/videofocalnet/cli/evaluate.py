@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     from videofocalnet.engine.checkpoint import load_weights
     from videofocalnet.engine.config import ConfigError, apply_opts, config_from_dict, load_config
-    from videofocalnet.engine.evaluate import parse_views, run_evaluation
+    from videofocalnet.data.sampling import parse_views
+    from videofocalnet.engine.evaluate import run_evaluation
 
     try:
         if args.cfg:

@@ -40,7 +40,8 @@ def _print_prediction(path: str, topk: list[tuple[str, float]]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from videofocalnet.data.decode import DecodeError
-    from videofocalnet.inference.classifier import VideoClassifier, expand_video_paths, parse_views
+    from videofocalnet.data.sampling import parse_views
+    from videofocalnet.inference.classifier import VideoClassifier, expand_video_paths
 
     if args.topk < 1:
         print(f"error: --topk must be >= 1, got {args.topk}", file=sys.stderr)

@@ -12,10 +12,11 @@ Conventions shared by every sampler:
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 
-__all__ = ["dense_indices", "multi_view_tsn_indices", "tsn_indices"]
+__all__ = ["dense_indices", "multi_view_tsn_indices", "parse_views", "tsn_indices"]
 
 
 def _check(num_video_frames: int, **positive: int) -> None:
@@ -99,3 +100,22 @@ def dense_indices(
             start = int(math.floor((k + 0.5) / num_views * slack)) if slack > 0 else 0
         views.append([(start + j * interval) % n for j in range(clip_len)])
     return views
+
+
+_VIEWS_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_views(views: str | tuple[int, int]) -> tuple[int, int]:
+    """``"4x3"`` -> (clips=4, crops=3). Crops must be 1 or 3 (centre, or three along the long side)."""
+    if isinstance(views, tuple):
+        clips, crops = views
+    else:
+        match = _VIEWS_RE.match(str(views))
+        if not match:
+            raise ValueError(f"views must look like CLIPSxCROPS (e.g. 4x3), got {views!r}")
+        clips, crops = int(match.group(1)), int(match.group(2))
+    if clips < 1:
+        raise ValueError(f"the number of clips must be >= 1, got {clips} (views {views!r})")
+    if crops not in (1, 3):
+        raise ValueError(f"the number of crops must be 1 or 3, got {crops} (views {views!r})")
+    return clips, crops

@@ -30,19 +30,7 @@ __all__ = [
     "write_predictions",
     "write_confusion",
     "run_evaluation",
-    "parse_views",
 ]
-
-
-def parse_views(text: str) -> tuple[int, int]:
-    """``"4x3"`` -> (4 clips, 3 crops)."""
-    try:
-        clips, crops = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--views must look like CLIPSxCROPS (e.g. 4x3), got {text!r}") from None
-    if clips < 1 or crops not in (1, 3):
-        raise ValueError(f"--views {text!r}: clips must be >= 1 and crops 1 or 3")
-    return clips, crops
 
 
 def confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -11,11 +11,10 @@ from videofocalnet.inference.classifier import (
     clip_indices,
     expand_video_paths,
     load_labels,
-    parse_views,
 )
 from videofocalnet.inference.preprocess import PreprocessConfig, preprocess_from_config, preprocess_metadata
 
 __all__ = [
-    "Prediction", "VideoClassifier", "clip_indices", "expand_video_paths", "load_labels", "parse_views",
+    "Prediction", "VideoClassifier", "clip_indices", "expand_video_paths", "load_labels",
     "PreprocessConfig", "preprocess_from_config", "preprocess_metadata",
 ]

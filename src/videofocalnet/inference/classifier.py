@@ -8,7 +8,6 @@ is averaged (the official code sums them; the ranking is the same and a mean sta
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -16,29 +15,12 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 import torch.nn as nn
 
+from videofocalnet.data.sampling import parse_views
 from videofocalnet.inference.preprocess import PreprocessConfig, labels_from_config, preprocess_from_config
+from videofocalnet.models.cpu import optimize_for_inference
 
-__all__ = ["Prediction", "VideoClassifier", "parse_views", "clip_indices", "load_labels", "expand_video_paths",
+__all__ = ["Prediction", "VideoClassifier", "clip_indices", "load_labels", "expand_video_paths",
            "VIDEO_EXTENSIONS"]
-
-_VIEWS_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-
-
-def parse_views(views: str | tuple[int, int]) -> tuple[int, int]:
-    """``"4x3"`` -> (clips=4, crops=3). Crops must be 1 or 3 (centre, or three along the long side)."""
-    if isinstance(views, tuple):
-        clips, crops = views
-    else:
-        match = _VIEWS_RE.match(str(views))
-        if not match:
-            raise ValueError(f"views must look like CLIPSxCROPS (e.g. 4x3), got {views!r}")
-        clips, crops = int(match.group(1)), int(match.group(2))
-    if clips < 1:
-        raise ValueError(f"the number of clips must be >= 1, got {clips} (views {views!r})")
-    if crops not in (1, 3):
-        raise ValueError(f"the number of crops must be 1 or 3, got {crops} (views {views!r})")
-    return clips, crops
-
 
 def clip_indices(num_video_frames: int, preprocess: PreprocessConfig, num_clips: int) -> list[list[int]]:
     """Frame indices of each temporal view, per the checkpoint's sampling (eval mode: deterministic)."""
@@ -102,7 +84,7 @@ class VideoClassifier:
         batch_size: int = 8,
     ) -> None:
         self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
+        self.model = optimize_for_inference(model.eval().to(self.device))
         self.preprocess = preprocess
         num_classes = int(getattr(model, "num_classes", 0))
         if labels is None:

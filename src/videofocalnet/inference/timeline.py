@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from videofocalnet.inference.classifier import VideoClassifier, clip_indices, parse_views
+from videofocalnet.data.sampling import parse_views
+from videofocalnet.inference.classifier import VideoClassifier, clip_indices
 
 __all__ = ["TimelineWindow", "Timeline", "window_ranges", "predict_timeline"]
 
