@@ -26,7 +26,7 @@ def _step_fn(cfg, precision: str, batch_size: int):
     from videofocalnet.engine.build import build_model
     from videofocalnet.engine.losses import SoftTargetCrossEntropy
     from videofocalnet.engine.optim import build_optimizer
-    from videofocalnet.engine.train import autocast_context
+    from videofocalnet.engine.precision import autocast_context
 
     torch.manual_seed(0)
     model = build_model(cfg).train()

@@ -82,17 +82,27 @@ def cli():
     return run_cli
 
 
+@pytest.fixture
+def python_process():
+    """``python_process("script.py", ...)`` -> CompletedProcess of a fresh one-thread ``python`` process."""
+    return run_python
+
+
 def run_cli(*args: str, env_extra: dict[str, str] | None = None, torchrun: int = 0,
             timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``python -m videofocalnet ...`` (or under ``torch.distributed.run``) in a fresh process."""
+    if torchrun:
+        return run_python("-m", "torch.distributed.run", "--nproc_per_node", str(torchrun), "--master_port",
+                          str(_free_port()), "-m", "videofocalnet", *args, env_extra=env_extra, timeout=timeout)
+    return run_python("-m", "videofocalnet", *args, env_extra=env_extra, timeout=timeout)
+
+
+def run_python(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python ARGS...`` in a fresh one-thread process from the repository root."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     env.update(env_extra or {})
-    if torchrun:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(torchrun), "--master_port",
-               str(_free_port()), "-m", "videofocalnet", *args]
-    else:
-        cmd = [sys.executable, "-m", "videofocalnet", *args]
-    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def _free_port() -> int:

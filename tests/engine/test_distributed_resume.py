@@ -4,12 +4,12 @@ SIGKILL mid-epoch and resumed ends bit-identical to an uninterrupted one."""
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 import torch
 
 from videofocalnet.engine.run_log import read_jsonl
-from videofocalnet.engine.train import KILL_ENV
 
 
 def _state(run_dir):
@@ -49,7 +49,7 @@ def test_two_process_gloo_equals_one_process(write_tiny_config, tmp_path, cli):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["random", "class_balanced_both_ways"])
-def test_sigkill_mid_epoch_then_resume_is_bit_identical(write_tiny_config, tmp_path, cli, sampler):
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(write_tiny_config, tmp_path, cli, python_process, sampler):
     # everything random on: drop path, mixup/cutmix (own generator), EMA, accumulation, a data worker process,
     # time reversal (classes 0 and 1 are moving left / right) and the training sampler
     cfg = write_tiny_config(
@@ -63,8 +63,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(write_tiny_config, tmp_p
     ref = cli("train", "--cfg", str(cfg), "--output", str(tmp_path / "ref"), "--no-progress")
     assert ref.returncode == 0, ref.stderr[-3000:]
     # 3 updates per epoch: step 5 is in the middle of the second epoch
-    killed = cli("train", "--cfg", str(cfg), "--output", str(tmp_path / "run"), "--no-progress",
-                 env_extra={KILL_ENV: "5"})
+    killed = python_process(str(Path(__file__).with_name("train_and_kill.py")), str(cfg), str(tmp_path / "run"), "5")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     mid = _state(tmp_path / "run")
     assert mid["progress"]["global_step"] == 5 and mid["progress"]["batch_in_epoch"] == 4

@@ -18,9 +18,15 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
+from videofocalnet.data.annotations import read_label_list
+from videofocalnet.data.loader import build_loader
+from videofocalnet.engine import build
 from videofocalnet.engine.config import Config
-from videofocalnet.engine.distributed import DistInfo
+from videofocalnet.engine.distributed import DistInfo, cleanup, init_distributed
+from videofocalnet.engine.precision import autocast_context, eval_precision
+from videofocalnet.models.cpu import optimize_for_inference
 
 __all__ = [
     "EvalResult",
@@ -104,11 +110,6 @@ def evaluate_dataset(
     progress: bool = True,
 ) -> EvalResult:
     """Score ``dataset`` (a VideoDataset in 'val' or 'test' mode) on all ranks; every rank returns the full result."""
-    from tqdm.auto import tqdm
-
-    from videofocalnet.data.loader import build_loader
-    from videofocalnet.engine.train import autocast_context
-
     device = info.device
     bs = batch_size or cfg.TEST.BATCH_SIZE or cfg.DATA.BATCH_SIZE
     loader = build_loader(dataset, batch_size=bs, train=False, num_workers=cfg.DATA.NUM_WORKERS, seed=cfg.SEED,
@@ -116,7 +117,7 @@ def evaluate_dataset(
                           pin_memory=cfg.DATA.PIN_MEMORY and device.type == "cuda")
     loader.generator = torch.Generator().manual_seed(cfg.SEED)  # iterator creation must not touch the global RNG
     views = (getattr(dataset, "num_clips", 1), getattr(dataset, "num_crops", 1))
-    amp = autocast_context(cfg.precision if device.type == "cuda" or cfg.precision == "bf16" else "fp32", device)
+    amp = autocast_context(eval_precision(cfg.precision, device), device)
     was_training = model.training
     model.eval()
     rows: list[tuple[int, int, str, torch.Tensor]] = []
@@ -161,8 +162,6 @@ def _class_names(cfg: Config, num_classes: int, config_path: str | None = None) 
         candidates.append(Path(config_path).parent / path)
     for cand in candidates:
         if cand.is_file():
-            from videofocalnet.data.annotations import read_label_list
-
             names = read_label_list(cand)
             if len(names) == num_classes:
                 return list(names)
@@ -281,15 +280,12 @@ def run_evaluation(
     progress: bool = True,
 ) -> EvalResult:
     """Build the model from ``cfg``, load ``checkpoint``, score the test (or val) list, write reports on rank 0."""
-    from videofocalnet.engine import build
-    from videofocalnet.engine.distributed import cleanup, init_distributed
-
     info = init_distributed(device=cfg.DEVICE, backend=cfg.DIST_BACKEND)
     try:
         clips, crops = views or (cfg.TEST.FINAL_NUM_CLIP, cfg.TEST.FINAL_NUM_CROP)
         model = build.build_model(cfg)
         _load_eval_weights(model, checkpoint, use_ema=use_ema)
-        model.to(info.device)
+        optimize_for_inference(model.to(info.device))
         key = "DATA.TEST_FILE" if (list_file or cfg.DATA.TEST_FILE) else "DATA.VAL_FILE"
         dataset = build.build_eval_dataset(cfg, list_file or cfg.DATA.TEST_FILE or cfg.DATA.VAL_FILE,
                                            num_clips=clips, num_crops=crops, key=key)
