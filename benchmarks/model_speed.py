@@ -1,6 +1,9 @@
 """Model speed and memory on CPU: forward (no_grad) and train-step (forward + backward + SGD step) latency, medians
 of repeated runs after warm-up, and peak resident memory, for fp32 and bf16 autocast.
 
+Forward rows: ``ours`` is the model after ``videofocalnet.models.cpu.optimize_for_inference`` (what eval and predict
+run), ``ours-plain`` the plain maths path (what training, export and GPUs run).
+
 Configurations: Video-FocalNet-T at 8x224 batch 1 (the published setting) and a small one (T at 4x112 batch 1).
 
 With ``--official PATH`` (the official repo's ``classification/videofocalnet.py``), the official model is imported
@@ -29,6 +32,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from videofocalnet.models.cpu import optimize_for_inference
 
 CONFIGS = {  # name -> (model kwargs, batch, frames, size)
     "T-8x224-b1": (dict(embed_dim=96, depths=(2, 2, 6, 2), drop_path_rate=0.2), 1, 8, 224),
@@ -110,7 +115,8 @@ def import_official(path: str | Path) -> types.ModuleType:
 
 
 def build_pair(config: str, official_path: str | None, *, seed: int = 0):
-    """(ours, official or None) with identical weights: the official model's init is copied into ours."""
+    """(ours, official or None) with identical weights: the official model's init is copied into ours. ``ours`` is
+    the plain model; ``optimize_for_inference`` makes the "ours" rows from a copy of it."""
     from videofocalnet.models import VideoFocalNet
 
     kwargs, _batch, frames, size = CONFIGS[config]
@@ -173,11 +179,11 @@ def _rss_mb() -> float:
 def child_memory(impl: str, config: str, precision: str, phase: str, official_path: str | None) -> dict:
     """Run in a fresh process: peak RSS of two steps of one (model, precision, phase)."""
     ours, official = build_pair(config, official_path if impl == "official" else None)
-    model = official if impl == "official" else ours
+    model = official if impl == "official" else (optimize_for_inference(ours) if impl == "ours" else ours)
     _kwargs, batch, frames, size = CONFIGS[config]
     x = torch.randn(batch, frames, 3, size, size)
     target = torch.randint(0, 400, (batch,))
-    if impl == "ours":
+    if impl != "official":
         del official
     else:
         del ours
@@ -295,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline_key = ("official", "fp32")
     for config in args.configs:
         ours, official = build_pair(config, args.official)
+        fast = optimize_for_inference(ours, inplace=False)
         _kwargs, batch, frames, size = CONFIGS[config]
         if official is not None:
             agreement = check_agreement(ours, official, config)
@@ -303,12 +310,17 @@ def main(argv: list[str] | None = None) -> int:
         x = torch.randn(batch, frames, 3, size, size)
         target = torch.randint(0, 400, (batch,))
         print(f"\n[{config}] batch {batch}, {frames} frames, {size}x{size}")
-        print(f"{'phase':<8}{'model':<10}{'prec':<6}{'median s':>10}{'min s':>9}{'vs off fp32':>13}"
+        print(f"{'phase':<8}{'model':<12}{'prec':<6}{'median s':>10}{'min s':>9}{'vs off fp32':>13}"
               f"{'peak RSS MB':>13}{'+ over base':>13}")
         for phase in args.phases:
             steps = {}
             for precision in args.precisions:
-                steps[("ours", precision)] = make_step(ours, phase, precision, x, target)
+                # forward: "ours" is optimize_for_inference'd, "ours-plain" the plain maths path; training always
+                # runs the plain path (the CPU kernels have no backward), so it has one row
+                steps[("ours", precision)] = make_step(fast if phase == "forward" else ours, phase, precision, x,
+                                                       target)
+                if phase == "forward":
+                    steps[("ours-plain", precision)] = make_step(ours, phase, precision, x, target)
                 if official is not None:
                     steps[("official", precision)] = make_step(official, phase, precision, x, target)
             times = time_side_by_side(steps, warmup=args.warmup, repeats=args.repeats)
@@ -322,9 +334,9 @@ def main(argv: list[str] | None = None) -> int:
                 results["runs"].append(row)
                 peak = f"{mem['peak_rss_mb']:>13.0f}{mem['peak_over_base_mb']:>13.0f}" if "peak_rss_mb" in mem else (
                     f"{'-':>13}{'-':>13}" if not mem else f"  {mem.get('error', '')}")
-                print(f"{phase:<8}{impl:<10}{precision:<6}{med:>10.3f}{row['min_s']:>9.3f}{ratio:>12.2f}x{peak}",
+                print(f"{phase:<8}{impl:<12}{precision:<6}{med:>10.3f}{row['min_s']:>9.3f}{ratio:>12.2f}x{peak}",
                       flush=True)
-        del ours, official
+        del ours, fast, official
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

@@ -39,7 +39,6 @@ def _print_prediction(path: str, topk: list[tuple[str, float]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from videofocalnet.data.decode import DecodeError
     from videofocalnet.data.sampling import parse_views
     from videofocalnet.inference.classifier import VideoClassifier, expand_video_paths
 
@@ -57,65 +56,81 @@ def run(args: argparse.Namespace) -> int:
         return 2
     classifier = VideoClassifier.from_checkpoint(args.checkpoint, labels=args.labels, device=args.device,
                                                  batch_size=args.batch_size)
-    results: list[dict] = []
-    errors: list[dict] = []
-    progress = not args.no_progress
-
-    if args.window is not None:
-        from tqdm.auto import tqdm
-
-        from videofocalnet.inference.timeline import predict_timeline
-
-        out_dir = Path(args.out_dir)
-        stride = args.window if args.stride is None else args.stride
-        for path in tqdm(paths, desc="predict", unit="video", disable=not progress or len(paths) < 2):
-            try:
-                timeline = predict_timeline(classifier, path, window_s=args.window, stride_s=stride,
-                                            views=args.views, topk=args.topk, fps=args.fps, progress=progress)
-            except (DecodeError, ValueError) as exc:
-                errors.append({"path": str(path), "error": str(exc)})
-                print(f"error: {exc}", file=sys.stderr)
-                continue
-            stem = f"{Path(path).name.split('.')[0]}.timeline"
-            files = {"json": str(timeline.write_json(out_dir / f"{stem}.json")),
-                     "csv": str(timeline.write_csv(out_dir / f"{stem}.csv")),
-                     "plot": str(timeline.plot(out_dir / f"{stem}.png"))}
-            print(f"{path}: {len(timeline.windows)} windows")
-            for w in timeline.windows:
-                name, prob = w.topk[0]
-                print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  {prob:7.4f}  {name}")
-            print(f"  wrote {files['json']}, {files['csv']}, {files['plot']}")
-            results.append({**timeline.to_dict(), "files": files})
-    else:
-        for path, pred in zip(paths, classifier.predict_many(paths, views=args.views, topk=args.topk,
-                                                              progress=progress)):
-            if isinstance(pred, Exception):
-                errors.append({"path": str(path), "error": str(pred)})
-                print(f"error: {pred}", file=sys.stderr)
-                continue
-            _print_prediction(str(path), pred.topk)
-            results.append(pred.to_dict())
-
+    predict = _predict_timelines if args.window is not None else _predict_clips
+    results, errors = predict(classifier, paths, args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"checkpoint": str(args.checkpoint), "views": args.views,
                                                "results": results, "errors": errors}, indent=2) + "\n")
     if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            if args.window is not None:
-                writer.writerow(["path", "start_s", "end_s", "rank", "label", "prob"])
-                for r in results:
-                    for w in r["windows"]:
-                        for rank, item in enumerate(w["topk"], start=1):
-                            writer.writerow([r["path"], w["start_s"], w["end_s"], rank, item["label"], item["prob"]])
-            else:
-                writer.writerow(["path", "rank", "label", "prob"])
-                for r in results:
-                    for rank, item in enumerate(r["topk"], start=1):
-                        writer.writerow([r["path"], rank, item["label"], item["prob"]])
+        _write_csv(Path(args.csv), results, timeline=args.window is not None)
     if errors:
         print(f"{len(errors)} of {len(paths)} videos failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _predict_clips(classifier, paths: list, args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
+    """One prediction per video (views averaged) -> (results, errors)."""
+    results: list[dict] = []
+    errors: list[dict] = []
+    for path, pred in zip(paths, classifier.predict_many(paths, views=args.views, topk=args.topk,
+                                                          progress=not args.no_progress)):
+        if isinstance(pred, Exception):
+            errors.append({"path": str(path), "error": str(pred)})
+            print(f"error: {pred}", file=sys.stderr)
+            continue
+        _print_prediction(str(path), pred.topk)
+        results.append(pred.to_dict())
+    return results, errors
+
+
+def _predict_timelines(classifier, paths: list, args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
+    """A timeline of windows per video, written as JSON, CSV and a plot under --out-dir -> (results, errors)."""
+    from tqdm.auto import tqdm
+
+    from videofocalnet.data.decode import DecodeError
+    from videofocalnet.inference.timeline import predict_timeline
+
+    results: list[dict] = []
+    errors: list[dict] = []
+    progress = not args.no_progress
+    out_dir = Path(args.out_dir)
+    stride = args.window if args.stride is None else args.stride
+    for path in tqdm(paths, desc="predict", unit="video", disable=not progress or len(paths) < 2):
+        try:
+            timeline = predict_timeline(classifier, path, window_s=args.window, stride_s=stride,
+                                        views=args.views, topk=args.topk, fps=args.fps, progress=progress)
+        except (DecodeError, ValueError) as exc:
+            errors.append({"path": str(path), "error": str(exc)})
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        stem = f"{Path(path).name.split('.')[0]}.timeline"
+        files = {"json": str(timeline.write_json(out_dir / f"{stem}.json")),
+                 "csv": str(timeline.write_csv(out_dir / f"{stem}.csv")),
+                 "plot": str(timeline.plot(out_dir / f"{stem}.png"))}
+        print(f"{path}: {len(timeline.windows)} windows")
+        for w in timeline.windows:
+            name, prob = w.topk[0]
+            print(f"  {w.start_s:8.2f}-{w.end_s:8.2f} s  {prob:7.4f}  {name}")
+        print(f"  wrote {files['json']}, {files['csv']}, {files['plot']}")
+        results.append({**timeline.to_dict(), "files": files})
+    return results, errors
+
+
+def _write_csv(path: Path, results: list[dict], *, timeline: bool) -> None:
+    """One row per (video[, window], rank)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        if timeline:
+            writer.writerow(["path", "start_s", "end_s", "rank", "label", "prob"])
+            for r in results:
+                for w in r["windows"]:
+                    for rank, item in enumerate(w["topk"], start=1):
+                        writer.writerow([r["path"], w["start_s"], w["end_s"], rank, item["label"], item["prob"]])
+        else:
+            writer.writerow(["path", "rank", "label", "prob"])
+            for r in results:
+                for rank, item in enumerate(r["topk"], start=1):
+                    writer.writerow([r["path"], rank, item["label"], item["prob"]])
