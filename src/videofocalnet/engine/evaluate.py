@@ -91,12 +91,15 @@ def _score_batch(model: nn.Module, video: torch.Tensor, amp) -> torch.Tensor:
     """(B, T, C, H, W) or (B, V, T, C, H, W) -> (B, K) mean softmax over views; one view at a time (memory)."""
     if video.ndim == 5:
         video = video.unsqueeze(1)  # (B, T, C, H, W) -> (B, 1, T, C, H, W)
-    total = None
-    for v in range(video.shape[1]):
+
+    def view_probs(v: int) -> torch.Tensor:
         with amp:
             logits = model(video[:, v])  # (B, K)
-        probs = logits.float().softmax(dim=-1)
-        total = probs if total is None else total + probs
+        return logits.float().softmax(dim=-1)
+
+    total = view_probs(0)
+    for v in range(1, video.shape[1]):
+        total = total + view_probs(v)
     return total / video.shape[1]
 
 
@@ -173,7 +176,7 @@ def write_predictions(result: EvalResult, path: str | os.PathLike[str], class_na
     path = Path(path)
     k = result.scores.shape[1]
     top = result.scores.topk(min(5, k), dim=1)
-    records = []
+    records: list[dict[str, Any]] = []
     for i, idx in enumerate(result.indices):
         pred = int(top.indices[i, 0])
         records.append({

@@ -192,7 +192,7 @@ class TrainRecipe:
         opt = tr.OPTIMIZER
         self.optimizer = build_optimizer(
             self.model, name=opt.NAME, lr=base_lr, weight_decay=tr.WEIGHT_DECAY, momentum=opt.MOMENTUM,
-            nesterov=opt.NESTEROV, betas=tuple(opt.BETAS), eps=opt.EPS,
+            nesterov=opt.NESTEROV, betas=(opt.BETAS[0], opt.BETAS[1]), eps=opt.EPS,
             official_no_weight_decay_bug=tr.OFFICIAL_NO_WEIGHT_DECAY_BUG, fused=opt.FUSED,
         )
         per_epoch = self.updates_per_epoch
@@ -272,8 +272,9 @@ class TrainRecipe:
         cfg, state = self.cfg, self.state
         state.epoch = epoch
         self.train_set.set_epoch(epoch)
-        self.loader.sampler.set_epoch(epoch)
-        self.loader.sampler.set_start_index(state.batch_in_epoch * cfg.DATA.BATCH_SIZE)
+        sampler: Any = self.loader.sampler  # a resumable sampler from data.loader
+        sampler.set_epoch(epoch)
+        sampler.set_start_index(state.batch_in_epoch * cfg.DATA.BATCH_SIZE)
         self.loader.generator.manual_seed(cfg.SEED * 100003 + epoch)
         self.ddp_model.train()
         batches = iter(self.loader)
@@ -315,8 +316,8 @@ class TrainRecipe:
             if self.mixup is not None:
                 x, y = self.mixup(x, y, generator=self.mix_gen)
             last_micro = micro == self.accum - 1
-            no_sync = self.ddp_model.no_sync() if self.info.distributed and not last_micro else contextlib.nullcontext()
-            with no_sync:
+            ddp = self.ddp_model if isinstance(self.ddp_model, nn.parallel.DistributedDataParallel) else None
+            with ddp.no_sync() if ddp is not None and not last_micro else contextlib.nullcontext():
                 with amp:
                     loss = self.criterion(self.ddp_model(x), y)
                 self.scaler.scale(loss / self.accum).backward()

@@ -24,7 +24,7 @@ version bump: switch the model to ``train()`` and back, or call :func:`clear_cac
 from __future__ import annotations
 
 import copy
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn as nn
@@ -193,6 +193,12 @@ class InferenceMlp(Mlp):
         return out.view(residual.shape)  # (N, C) -> (..., C)
 
 
+def _pair(padding: tuple[int, ...] | str) -> tuple[int, int]:
+    """A Conv2d's numeric padding as the (h, w) pair the oneDNN ops take."""
+    assert not isinstance(padding, str), "string paddings are never built here"
+    return int(padding[0]), int(padding[1])
+
+
 def _exact_gelu(act: nn.Module) -> bool:
     return isinstance(act, nn.GELU) and act.approximate == "none"
 
@@ -217,18 +223,18 @@ class InferenceFocalModulation(SpatioTemporalFocalModulation):
         return outs
 
     def _spatial_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
-        conv = self.focal_layers[level][0]
+        conv = cast(nn.Conv2d, cast(nn.Sequential, self.focal_layers[level])[0])
         x = ctx.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)  # (N, H, W, C) -> (N, C, H, W)
-        y = conv2d_gelu(x, conv.weight, padding=conv.padding, groups=conv.groups, cache=self._packed,
+        y = conv2d_gelu(x, conv.weight, padding=_pair(conv.padding), groups=conv.groups, cache=self._packed,
                         name=f"s{level}")
         return y.permute(0, 2, 3, 1)  # (N, C, H, W) channels_last -> (N, H, W, C)
 
     def _temporal_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
-        conv = self.focal_layers_temporal[level][0]
+        conv = cast(nn.Conv1d, cast(nn.Sequential, self.focal_layers_temporal[level])[0])
         B, T, H, W, C = ctx.shape
         x = ctx.reshape(B, T, H * W, C).permute(0, 3, 1, 2)  # (B, T, HW, C) -> (B, C, T, HW), channels_last
         x = x.contiguous(memory_format=torch.channels_last)
-        y = conv2d_gelu(x, conv.weight, padding=(conv.padding[0], 0), cache=self._packed, name=f"t{level}")
+        y = conv2d_gelu(x, conv.weight, padding=(int(conv.padding[0]), 0), cache=self._packed, name=f"t{level}")
         return y.permute(0, 2, 3, 1).reshape(B, T, H, W, C)  # (B, C, T, HW) -> (B, T, HW, C) -> (B, T, H, W, C)
 
     def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
@@ -297,7 +303,7 @@ def optimize_for_inference(model: nn.Module, *, inplace: bool = True) -> nn.Modu
         new_cls = _SWAPS.get(type(module))
         if new_cls is not None:
             module.__class__ = new_cls
-            if new_cls is InferenceFocalModulation:
+            if isinstance(module, InferenceFocalModulation):
                 module._packed = {}
     return model
 

@@ -47,7 +47,7 @@ VARIANTS: tuple[str, ...] = ("parallel", "spatial", "joint", "divided", "factori
 
 
 # ------------------------------------------------------------------------------------------------ modulations
-def _depthwise_conv3d_bthwc(x: torch.Tensor, level: nn.Sequential) -> torch.Tensor:
+def _depthwise_conv3d_bthwc(x: torch.Tensor, level: nn.Module) -> torch.Tensor:
     """``level`` = (depthwise Conv3d, GELU) applied to a (B, T, H, W, C) tensor; returns (B, T, H, W, C).
 
     (B, T, H, W, C) memory viewed as (B, C, T, H, W) is exactly channels_last_3d, so no copy is made.
@@ -83,7 +83,7 @@ class JointFocalModulation(FocalModulationBase):
     def context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, H, W, C) -> (q, modulator), both (B, T, H, W, C); the modulator sees the whole (T, H, W) volume."""
         C = self.dim
-        q, ctx, gates = torch.split(self.f(x), (C, C, self.focal_level + 1), dim=-1)  # (B, T, H, W, 2C+L+1) split
+        q, ctx, gates = torch.split(self.f(x), [C, C, self.focal_level + 1], dim=-1)  # (B, T, H, W, 2C+L+1) split
         ctx_all = self._gated_context(ctx, gates, self._volume_level, global_dims=(1, 2, 3))  # mean over T, H, W
         modulator = F.linear(ctx_all, self.h.weight.flatten(1), self.h.bias)  # 1x1 conv as a linear map
         return q, modulator
@@ -119,7 +119,7 @@ class TemporalFocalModulation(FocalModulationBase):
     def context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, H, W, C) -> (q, modulator), both (B, T, H, W, C): context along time at each spatial location."""
         C = self.dim
-        q, ctx, gates = torch.split(self.f(x), (C, C, self.focal_level + 1), dim=-1)  # (B, T, H, W, 2C+L+1) split
+        q, ctx, gates = torch.split(self.f(x), [C, C, self.focal_level + 1], dim=-1)  # (B, T, H, W, 2C+L+1) split
         ctx_all = self._gated_context(ctx, gates, self._temporal_level, global_dims=(1,))  # global = mean over T
         return q, self.h(ctx_all)
 

@@ -14,7 +14,7 @@ This is the one plain path (autograd, export, any device). :mod:`videofocalnet.m
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, cast
 
 import torch
 import torch.nn as nn
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 ModulatorCollector = list  # list[dict[str, torch.Tensor]]: filled on request, never stored on the module
 
 
-def depthwise_conv_nhwc(x: torch.Tensor, level: nn.Sequential) -> torch.Tensor:
+def depthwise_conv_nhwc(x: torch.Tensor, level: nn.Module) -> torch.Tensor:
     """``level`` = (depthwise Conv2d, GELU) applied to a (N, H, W, C) tensor; returns (N, H, W, C).
 
     (N, H, W, C) memory viewed as (N, C, H, W) is exactly channels_last, which the convolution reads directly.
@@ -33,17 +33,17 @@ def depthwise_conv_nhwc(x: torch.Tensor, level: nn.Sequential) -> torch.Tensor:
     return level(x).permute(0, 2, 3, 1)  # (N, C, H, W) channels_last -> (N, H, W, C), a free view
 
 
-def temporal_conv_bthwc(x: torch.Tensor, level: nn.Sequential) -> torch.Tensor:
+def temporal_conv_bthwc(x: torch.Tensor, level: nn.Module) -> torch.Tensor:
     """``level`` = (dense Conv1d C -> C over T, GELU) applied to a (B, T, H, W, C) tensor; returns (B, T, H, W, C).
 
     Treating H*W as a width-like axis turns the Conv1d into a (k x 1) Conv2d over (B, C, T, H*W), whose channels_last
     memory is our (B, T, H*W, C) layout: no transpose to (B*H*W, C, T) is needed. Same arithmetic as the Conv1d.
     """
-    conv, act = level[0], level[1]
+    conv, act = cast(nn.Conv1d, cast(nn.Sequential, level)[0]), cast(nn.Sequential, level)[1]
     B, T, H, W, C = x.shape
     x = x.reshape(B, T, H * W, C).permute(0, 3, 1, 2)  # (B, T, HW, C) -> (B, C, T, HW), channels_last strides
     x = x.contiguous(memory_format=torch.channels_last)
-    y = act(F.conv2d(x, conv.weight.unsqueeze(-1), None, 1, (conv.padding[0], 0)))  # (C, C, k) as a (k, 1) kernel
+    y = act(F.conv2d(x, conv.weight.unsqueeze(-1), None, 1, (int(conv.padding[0]), 0)))  # (C, C, k) as a (k, 1) kernel
     return y.permute(0, 2, 3, 1).reshape(B, T, H, W, C)  # (B, C, T, HW) -> (B, T, HW, C) -> (B, T, H, W, C)
 
 
@@ -61,6 +61,13 @@ class FocalModulationBase(nn.Module):
     Subclasses build their own projections and context convolutions in their ``__init__``; nothing is built here
     except ``act`` (the global context's GELU), ``proj``, ``proj_drop`` and, with ``use_postln_in_modulation``, ``ln``.
     """
+
+    f: nn.Linear
+    focal_layers: nn.ModuleList  # one (conv, GELU) nn.Sequential per level
+    act: nn.GELU
+    proj: nn.Linear
+    proj_drop: nn.Dropout
+    ln: nn.LayerNorm
 
     def __init__(
         self,

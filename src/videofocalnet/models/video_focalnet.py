@@ -10,7 +10,7 @@ change no numbers for inputs the official model accepts:
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Literal, Sequence, cast
 
 import torch
 import torch.nn as nn
@@ -44,6 +44,7 @@ class PatchEmbed(nn.Module):
         super().__init__()
         self.tubelet_size = tubelet_size
         self.is_stem = is_stem
+        self.proj: nn.Conv2d | nn.Conv3d
         if tubelet_size > 1:
             if use_conv_embed:
                 raise ValueError("use_conv_embed cannot be combined with tubelet_size > 1 (the official model crashes)")
@@ -103,6 +104,8 @@ class FocalNetBlock(nn.Module):
         self.dim = dim
         self.use_postln = use_postln
         # Parameters registered before submodules, as the official block does, so the state-dict order matches.
+        self.gamma_1: nn.Parameter | float
+        self.gamma_2: nn.Parameter | float
         if use_layerscale:
             self.gamma_1 = nn.Parameter(layerscale_value * torch.ones(dim))
             self.gamma_2 = nn.Parameter(layerscale_value * torch.ones(dim))
@@ -295,7 +298,7 @@ class VideoFocalNet(nn.Module):
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         for stage in self.layers:
-            stage.grad_checkpointing = enable
+            cast(FocalNetStage, stage).grad_checkpointing = enable
 
     def get_classifier(self) -> nn.Module:
         return self.head
