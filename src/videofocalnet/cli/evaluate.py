@@ -32,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from videofocalnet.engine.checkpoint import load_weights
     from videofocalnet.engine.config import ConfigError, apply_opts, config_from_dict, load_config
     from videofocalnet.engine.evaluate import parse_views, run_evaluation
+    from videofocalnet.weights import load_weights
 
     try:
         if args.cfg:

@@ -89,9 +89,9 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 def _export_weights(path: Path, module: nn.Module, cfg: Config, *, epoch: int, step: int,
                     metrics: dict[str, Any] | None, ema: bool) -> Path:
-    """Weights in the project's safetensors format (``videofocalnet.models.weights``: the embedded model name and
+    """Weights in the project's safetensors format (``videofocalnet.weights``: the embedded model name and
     kwargs let ``predict``/``export`` rebuild the model without a config), with the run's config and metrics."""
-    from videofocalnet.models.weights import save_model_checkpoint
+    from videofocalnet.weights import save_weights
 
     extra = {
         "num_classes": cfg.MODEL.NUM_CLASSES,
@@ -106,16 +106,16 @@ def _export_weights(path: Path, module: nn.Module, cfg: Config, *, epoch: int, s
         "metrics": metrics or {},
         "config": config_to_dict(cfg),
     }
-    return save_model_checkpoint(path, module, model_name=build.resolve_model_name(cfg.MODEL.TYPE),
-                                 model_kwargs=build.model_kwargs(cfg), extra=extra)
+    return save_weights(path, module, model_name=build.resolve_model_name(cfg.MODEL.TYPE),
+                        model_kwargs=build.model_kwargs(cfg), extra=extra)
 
 
 def _load_pretrained(model: nn.Module, path: str, log) -> None:
     try:
-        from videofocalnet.models.weights import load_pretrained
+        from videofocalnet.weights import load_pretrained
     except ImportError as exc:  # pragma: no cover - depends on another module being present
         raise NotImplementedError(
-            f"TRAIN.PRETRAINED_PATH={path!r} needs videofocalnet.models.weights.load_pretrained, which is not "
+            f"TRAIN.PRETRAINED_PATH={path!r} needs videofocalnet.weights.load_pretrained, which is not "
             f"available ({exc})"
         ) from exc
     report = load_pretrained(model, path, strict_head=False)
