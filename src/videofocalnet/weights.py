@@ -227,7 +227,8 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if not _is_safetensors(path):
-        raise CheckpointMismatchError(f"{path}: not a safetensors file; convert it with `videofocalnet convert-weights`")
+        raise CheckpointMismatchError(f"{path}: not a safetensors file; convert it with "
+                                      "`videofocalnet convert-weights`")
     config = _read_metadata(path)
     if config is None:
         raise CheckpointMismatchError(f"{path}: safetensors file without '{METADATA_KEY}' metadata (not written by "

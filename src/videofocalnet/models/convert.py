@@ -83,7 +83,8 @@ _OURS_TO_TIMM: dict[str, str] = {
     **{f"{ours}.{p}": f"{timm}.{p}" for ours, timm in _TIMM_MODULES.items() for p in ("weight", "bias")},
     "layers.{}.blocks.{}.gamma_1": "layers.{}.blocks.{}.ls1.gamma",
     "layers.{}.blocks.{}.gamma_2": "layers.{}.blocks.{}.ls2.gamma",
-    "layers.{}.blocks.{}.modulation.focal_layers.{}.0.weight": "layers.{}.blocks.{}.modulation.focal_layers.{}.0.weight",
+    "layers.{}.blocks.{}.modulation.focal_layers.{}.0.weight":
+        "layers.{}.blocks.{}.modulation.focal_layers.{}.0.weight",  # depthwise conv, no bias
 }
 # Post-norm timm models name the block norms norm{1,2}_post (their norm{1,2} are Identity).
 _POST_NORM = {f"layers.{{}}.blocks.{{}}.norm{i}.{p}": f"layers.{{}}.blocks.{{}}.norm{i}_post.{p}"
@@ -93,7 +94,8 @@ _TIMM_TO_OURS: dict[str, str] = {
     **{timm: ours for ours, timm in _POST_NORM.items()},
 }
 # Our Linear weights (O, I) that timm holds as 1x1 conv weights (O, I, 1, 1).
-_CONV_IN_TIMM = {f"layers.{{}}.blocks.{{}}.{m}.weight" for m in ("modulation.f", "modulation.proj", "mlp.fc1", "mlp.fc2")}
+_CONV_IN_TIMM = {f"layers.{{}}.blocks.{{}}.{m}.weight"
+                 for m in ("modulation.f", "modulation.proj", "mlp.fc1", "mlp.fc2")}
 _DOWNSAMPLE = "layers.{}.downsample."
 # Our spatial keys: exactly the table's left side (the Microsoft layout uses them unchanged).
 _OURS_SPATIAL = frozenset(_OURS_TO_TIMM)
@@ -117,7 +119,8 @@ def _split_temporal(state_dict: Mapping[str, torch.Tensor], target: str, drop_te
     temporal = [k for k in state_dict if is_temporal_key(k)]
     if temporal and not drop_temporal:
         raise CheckpointMismatchError(f"the {target} layout (an image model) has no temporal branch; pass "
-                                      f"drop_temporal=True to keep only the spatial weights: {summarise_keys(temporal)}")
+                                      "drop_temporal=True to keep only the spatial weights: "
+                                      f"{summarise_keys(temporal)}")
     return {k: v for k, v in state_dict.items() if not is_temporal_key(k)}
 
 

@@ -50,7 +50,7 @@ def create_model(name: str, **overrides) -> nn.Module:
     return model_entrypoint(name)(**overrides)
 
 
-# ------------------------------------------------------------------------------------------------ architecture inference
+# ------------------------------------------------------------------------------------------------ architecture
 _PUBLISHED = {  # (embed_dim, depths) -> registered name
     (96, (2, 2, 6, 2)): "video_focalnet_tiny",
     (96, (2, 2, 18, 2)): "video_focalnet_small",
