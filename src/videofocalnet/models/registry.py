@@ -51,7 +51,7 @@ def create_model(name: str, **overrides) -> nn.Module:
 
 
 # ------------------------------------------------------------------------------------------------ architecture
-_PUBLISHED = {  # (embed_dim, depths) -> registered name
+_PUBLISHED: dict[tuple[int, tuple[int, ...]], str] = {  # (embed_dim, depths) -> registered name
     (96, (2, 2, 6, 2)): "video_focalnet_tiny",
     (96, (2, 2, 18, 2)): "video_focalnet_small",
     (128, (2, 2, 18, 2)): "video_focalnet_base",
