@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from videofocalnet.models import VideoFocalNet
-from videofocalnet.models.weights import load_model_checkpoint
+from videofocalnet.weights import load_model_checkpoint
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

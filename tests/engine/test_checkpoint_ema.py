@@ -1,22 +1,19 @@
-"""Atomic writes, weights_only-readable training state, RNG round trips, safetensors export, EMA."""
+"""Atomic writes, weights_only-readable training state, RNG round trips, EMA (weights files: tests/test_weights.py)."""
 
 from __future__ import annotations
 
-import json
 import random
 
 import numpy as np
 import pytest
 import torch
 
+from videofocalnet.atomic import atomic_write
 from videofocalnet.engine.checkpoint import (
-    atomic_write,
     capture_rng_state,
     load_training_state,
-    load_weights,
     restore_rng_state,
     save_training_state,
-    save_weights,
 )
 from videofocalnet.engine.ema import ModelEMA
 
@@ -65,16 +62,6 @@ def test_load_training_state_rejects_garbage(tmp_path):
         load_training_state(bad)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_training_state(tmp_path / "missing.pt")
-
-
-def test_safetensors_weights_with_json_sidecar(tmp_path):
-    lin = torch.nn.Linear(3, 2)
-    shared = {"a.weight": lin.weight, "b.weight": lin.weight, "bias": lin.bias}  # shared storage is handled
-    save_weights(tmp_path / "best.safetensors", shared, {"model_name": "x", "metrics": {"top1": 50.0}})
-    weights, meta = load_weights(tmp_path / "best.safetensors")
-    assert torch.equal(weights["a.weight"], lin.weight) and torch.equal(weights["b.weight"], lin.weight)
-    assert meta["metrics"]["top1"] == 50.0
-    assert json.loads((tmp_path / "best.json").read_text())["model_name"] == "x"
 
 
 def test_ema_update_formula_and_state():

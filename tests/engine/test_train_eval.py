@@ -138,14 +138,14 @@ def test_pretrained_path_initialises_the_model(write_tiny_config, tmp_path):
     exactly the pretrained ones (and differ from the seed's own init)."""
     from videofocalnet.engine.build import build_model, model_kwargs
     from videofocalnet.engine.train import train
-    from videofocalnet.models.weights import save_model_checkpoint
+    from videofocalnet.weights import save_weights
 
     cfg = load_config(write_tiny_config(), ["TRAIN.EPOCHS", "1", "TRAIN.WARMUP_EPOCHS", "0", "TRAIN.BASE_LR", "0",
                                             "TRAIN.WARMUP_LR", "0", "TRAIN.MIN_LR", "0", "DATA.BATCH_SIZE", "6"])
     torch.manual_seed(123)
     source = build_model(cfg)
-    path = save_model_checkpoint(tmp_path / "pre.safetensors", source, model_name="video_focalnet_tiny",
-                                 model_kwargs=model_kwargs(cfg))
+    path = save_weights(tmp_path / "pre.safetensors", source, model_name="video_focalnet_tiny",
+                        model_kwargs=model_kwargs(cfg))
     cfg.TRAIN.PRETRAINED_PATH = str(path)
     train(cfg, output=tmp_path / "run", progress=False)
     trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]

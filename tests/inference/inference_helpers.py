@@ -49,12 +49,12 @@ def save_tiny_checkpoint(path: Path, *, labels: list[str] | None = LABELS, seed:
 
     from videofocalnet.inference.preprocess import preprocess_metadata
     from videofocalnet.models import create_model
-    from videofocalnet.models.weights import save_model_checkpoint
+    from videofocalnet.weights import save_weights
 
     torch.manual_seed(seed)
     model = create_model("video_focalnet_tiny", **TINY_KWARGS)
     extra = preprocess_metadata(num_frames=4, input_size=64, short_side=72, labels=labels) if with_preprocess else None
-    return save_model_checkpoint(path, model, model_name="video_focalnet_tiny", model_kwargs=TINY_KWARGS, extra=extra)
+    return save_weights(path, model, model_name="video_focalnet_tiny", model_kwargs=TINY_KWARGS, extra=extra)
 
 
 def bikes_path() -> Path:

@@ -20,7 +20,7 @@ from videofocalnet.inference import (
 
 
 def test_checkpoint_carries_preprocessing_and_labels(checkpoint: Path, classifier: VideoClassifier) -> None:
-    from videofocalnet.models.weights import read_checkpoint_config
+    from videofocalnet.weights import read_checkpoint_config
 
     config = read_checkpoint_config(checkpoint)
     assert config["preprocess"] == PreprocessConfig(num_frames=4, input_size=64, short_side=72).to_dict()
@@ -132,13 +132,13 @@ def test_expand_video_paths(tmp_path: Path, videos) -> None:
 
 def test_flat_training_metadata_is_understood(tmp_path: Path, recwarn) -> None:
     from videofocalnet.models import create_model
-    from videofocalnet.models.weights import save_model_checkpoint
+    from videofocalnet.weights import save_weights
 
     from inference_helpers import TINY_KWARGS
 
-    path = save_model_checkpoint(tmp_path / "run.safetensors", create_model("video_focalnet_tiny", **TINY_KWARGS),
-                                 model_name="video_focalnet_tiny", model_kwargs=TINY_KWARGS,
-                                 extra={"num_frames": 6, "input_size": 48, "mean": [1, 2, 3], "std": [4, 5, 6]})
+    path = save_weights(tmp_path / "run.safetensors", create_model("video_focalnet_tiny", **TINY_KWARGS),
+                        model_name="video_focalnet_tiny", model_kwargs=TINY_KWARGS,
+                        extra={"num_frames": 6, "input_size": 48, "mean": [1, 2, 3], "std": [4, 5, 6]})
     clf = VideoClassifier.from_checkpoint(path)
     assert clf.preprocess == PreprocessConfig(num_frames=6, input_size=48, short_side=48, mean=(1, 2, 3),
                                               std=(4, 5, 6))

@@ -15,7 +15,7 @@ from videofocalnet.inference.export import (
     load_exported,
     verify_export,
 )
-from videofocalnet.models.weights import load_model_checkpoint
+from videofocalnet.weights import load_model_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -24,10 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from videofocalnet.models import create_model, is_model, list_models
-    from videofocalnet.models.weights import (
-        CheckpointMismatchError, UnsafeCheckpointError, infer_model_config, load_pretrained, load_state_dict_file,
-        save_model_checkpoint, to_official_layout,
-    )
+    from videofocalnet.models.convert import CheckpointMismatchError, detect_format
+    from videofocalnet.models.registry import infer_model_config
+    from videofocalnet.weights import UnsafeCheckpointError, load_pretrained, load_state_dict_file, save_weights
 
     src, dst = Path(args.input), Path(args.output)
     if dst.suffix != ".safetensors":
@@ -38,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         state = load_state_dict_file(src)
-        official, fmt = to_official_layout(state)
-        name, kwargs = infer_model_config(official, num_classes=args.num_classes, num_frames=args.frames,
+        fmt = detect_format(state)
+        name, kwargs = infer_model_config(state, num_classes=args.num_classes, num_frames=args.frames,
                                           tubelet_size=args.tubelet)
         if args.model is not None:
             # An explicit name wins; keep only the non-architectural inferred settings.
@@ -56,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     report.source = str(src)
-    save_model_checkpoint(dst, model, model_name=name, model_kwargs=kwargs,
-                          extra={"source": {"path": str(src), "format": fmt}})
+    save_weights(dst, model, model_name=name, model_kwargs=kwargs,
+                 extra={"source": {"path": str(src), "format": fmt}})
     print(report)
     print(f"model: {name} {kwargs}")
     print(f"wrote {dst} and {dst.with_suffix('.json')}")

@@ -32,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from videofocalnet.engine.checkpoint import load_weights
     from videofocalnet.engine.config import ConfigError, apply_opts, config_from_dict, load_config
     from videofocalnet.data.sampling import parse_views
     from videofocalnet.engine.evaluate import run_evaluation
+    from videofocalnet.weights import load_weights
 
     try:
         if args.cfg:

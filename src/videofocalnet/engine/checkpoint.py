@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, resumable training state, and exportable weights.
+"""Training state: ``last.pt`` (weights_only-readable) save/load, RNG capture/restore, resume lookup, file names.
 
 Two kinds of file live in a run directory:
 
@@ -7,14 +7,15 @@ Two kinds of file live in a run directory:
   ``torch.load(weights_only=True)`` reads it: loading never executes pickled code.
 * ``best.safetensors`` (+ ``best.json``) and ``epoch_<N>.safetensors`` - weights only, with the resolved config,
   the model name/arguments and metrics in the JSON beside them: what ``eval``, ``predict`` and ``export`` consume.
+  They are written and read by ``videofocalnet.weights``; this module only names ``best.safetensors``.
 
 Every write goes to a temporary file in the same directory, is fsync'ed, then renamed over the target, and the
-directory is fsync'ed: a process killed at any instant leaves either the old or the new file, never a torn one.
+directory is fsync'ed (``videofocalnet.atomic``): a process killed at any instant leaves either the old or the new
+file, never a torn one.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -22,19 +23,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from videofocalnet.atomic import atomic_write  # re-exported: part of this module's API
+from videofocalnet.atomic import atomic_write
 
 __all__ = [
-    "atomic_write",
-    "save_training_state",
-    "load_training_state",
-    "save_weights",
-    "load_weights",
-    "capture_rng_state",
-    "restore_rng_state",
-    "find_resume_checkpoint",
-    "LAST_NAME",
     "BEST_NAME",
+    "LAST_NAME",
+    "capture_rng_state",
+    "find_resume_checkpoint",
+    "load_training_state",
+    "restore_rng_state",
+    "save_training_state",
 ]
 
 LAST_NAME = "last.pt"
@@ -109,44 +107,3 @@ def find_resume_checkpoint(run_dir: str | Path) -> Path | None:
     """``<run_dir>/last.pt`` if it exists (auto-resume); stray ``.tmp`` files from a killed write are ignored."""
     candidate = Path(run_dir) / LAST_NAME
     return candidate if candidate.is_file() else None
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Exportable weights: safetensors + JSON sidecar
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Write ``path`` (.safetensors) and ``path.with_suffix('.json')`` (config, model name/kwargs, metrics)."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    # safetensors refuses shared or non-contiguous storage: give every tensor its own contiguous copy
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
-    text = json.dumps(meta, indent=2, sort_keys=False)
-    atomic_write(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
-    return path
-
-
-def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read weights from a ``.safetensors`` file (+ its JSON) or from a ``last.pt`` training state.
-
-    For a training state the EMA weights are not chosen silently: ``model`` is returned and the EMA (if any) is in
-    ``meta['ema_state_dict']``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        weights = load_file(str(path))
-        sidecar = path.with_suffix(".json")
-        meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
-        return weights, meta
-    state = load_training_state(path)
-    meta = {k: v for k, v in state.items() if k in ("config", "epoch", "global_step", "model_name", "model_kwargs")}
-    if state.get("ema") is not None:
-        meta["ema_state_dict"] = state["ema"]
-    return state["model"], meta

@@ -27,6 +27,7 @@ from videofocalnet.engine.config import Config
 from videofocalnet.engine.distributed import DistInfo, cleanup, init_distributed
 from videofocalnet.engine.precision import autocast_context, eval_precision
 from videofocalnet.models.cpu import optimize_for_inference
+from videofocalnet.weights import load_pretrained, load_weights
 
 __all__ = [
     "EvalResult",
@@ -245,8 +246,6 @@ def write_confusion(result: EvalResult, csv_path: str | os.PathLike[str], png_pa
 
 def _load_eval_weights(model: nn.Module, checkpoint: str | os.PathLike[str], *, use_ema: bool) -> str:
     """Our safetensors/last.pt strictly; anything else (released .pth) through the weight converters."""
-    from videofocalnet.engine.checkpoint import load_weights
-
     path = Path(checkpoint)
     ours = path.suffix == ".safetensors" and path.with_suffix(".json").is_file()
     if path.suffix in (".pt", ".pth"):
@@ -263,8 +262,6 @@ def _load_eval_weights(model: nn.Module, checkpoint: str | os.PathLike[str], *, 
             weights = meta["ema_state_dict"]
         model.load_state_dict(weights, strict=True)
         return "ema" if use_ema else "model"
-    from videofocalnet.models.weights import load_pretrained
-
     load_pretrained(model, path, strict_head=True)
     return "converted"
 

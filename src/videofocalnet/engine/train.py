@@ -47,7 +47,7 @@ from videofocalnet.engine.optim import build_optimizer, scaled_lrs
 from videofocalnet.engine.precision import autocast_context, check_precision, grad_scaler
 from videofocalnet.engine.run_log import MetricsLogger, plot_curves
 from videofocalnet.engine.schedule import LRSchedule
-from videofocalnet.models.weights import load_pretrained, save_model_checkpoint
+from videofocalnet.weights import load_pretrained, save_weights
 
 __all__ = ["train", "resolve_run_dir", "TrainRecipe", "TrainState", "TrainCallback", "CheckpointKey"]
 
@@ -376,8 +376,8 @@ class TrainRecipe:
             "epoch": epoch, "global_step": self.state.global_step, "ema_weights": module is not self.model,
             "metrics": self.last_val, "config": config_to_dict(cfg),
         }
-        return save_model_checkpoint(path, module, model_name=build.resolve_model_name(cfg.MODEL.TYPE),
-                                     model_kwargs=build.model_kwargs(cfg), extra=extra)
+        return save_weights(path, module, model_name=build.resolve_model_name(cfg.MODEL.TYPE),
+                            model_kwargs=build.model_kwargs(cfg), extra=extra)
 
     # ------------------------------------------------------------------------------------------------ finish
     def finish(self) -> dict[str, Any]:

@@ -107,7 +107,7 @@ class VideoClassifier:
         batch_size: int = 8,
     ) -> "VideoClassifier":
         """Load a ``.safetensors`` weights checkpoint; labels given here override those stored in it."""
-        from videofocalnet.models.weights import load_model_checkpoint
+        from videofocalnet.weights import load_model_checkpoint
 
         model, config = load_model_checkpoint(path)
         preprocess = preprocess_from_config(config, source=str(path))

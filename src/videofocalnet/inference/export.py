@@ -207,7 +207,7 @@ def export_checkpoint(
     """Export a weights checkpoint; frames and size default to the checkpoint's preprocessing metadata and the
     output path to the checkpoint's with the format's suffix."""
     from videofocalnet.inference.preprocess import preprocess_from_config
-    from videofocalnet.models.weights import load_model_checkpoint
+    from videofocalnet.weights import load_model_checkpoint
 
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")

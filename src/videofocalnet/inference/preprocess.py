@@ -1,6 +1,6 @@
 """Preprocessing metadata that travels inside a checkpoint, so that inference needs no config file.
 
-A weights checkpoint (``videofocalnet.models.weights.save_model_checkpoint``) stores a JSON header; its ``extra``
+A weights checkpoint (``videofocalnet.weights.save_weights``) stores a JSON header; its ``extra``
 part holds two keys defined here::
 
     "preprocess": {"num_frames": 8, "input_size": 224, "short_side": 224,
@@ -101,9 +101,9 @@ def preprocess_metadata(
     tubelet_size: int = 1,
     labels: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The ``extra`` dict to pass to ``save_model_checkpoint`` so that ``VideoClassifier.from_checkpoint`` needs
-    nothing else. ``short_side`` defaults to ``input_size`` (the official test resize: short side to 224, then
-    224 crops)."""
+    """The ``extra`` dict to pass to ``videofocalnet.weights.save_weights`` so that
+    ``VideoClassifier.from_checkpoint`` needs nothing else. ``short_side`` defaults to ``input_size`` (the official
+    test resize: short side to 224, then 224 crops)."""
     config = PreprocessConfig(
         num_frames=num_frames, input_size=input_size, short_side=input_size if short_side is None else short_side,
         mean=tuple(mean), std=tuple(std), sampling=sampling, frame_interval=frame_interval,

@@ -1,0 +1,255 @@
+"""Weight files: the only place that reads or writes them (released .pth, ImageNet FocalNets, our safetensors).
+
+Three sources of weights reach a Video-FocalNet:
+
+* released Video-FocalNet ``.pth`` files, ``{"model": state_dict, ...}`` with the official key names (a bare state
+  dict is accepted too);
+* ImageNet FocalNet checkpoints (Microsoft or timm layout), converted by ``videofocalnet.models.convert`` and applied
+  by ``videofocalnet.models.pretrained`` (temporal branch and head initialised, stem inflated over time);
+* our own format: one ``.safetensors`` file whose metadata embeds the model config (``create_model(model_name,
+  **model_kwargs)`` plus extras such as preprocessing, labels, metrics and the run's config), and a readable JSON
+  sidecar with the same text. :func:`save_weights` is its one writer; :func:`load_weights` reads it (or a ``last.pt``
+  training state), :func:`read_checkpoint_config` / :func:`load_model_checkpoint` rebuild the model from it.
+
+Nothing here executes pickled code: ``.pth`` files are read with ``torch.load(weights_only=True)``, and a file that
+needs more (the released training checkpoints pickle their yacs config) is refused with instructions to convert it.
+Writes are atomic (``videofocalnet.atomic``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+
+from videofocalnet.atomic import atomic_write, atomic_write_text
+from videofocalnet.engine.checkpoint import load_training_state
+from videofocalnet.models.convert import FMT_VIDEO, CheckpointMismatchError, checkpoint_filter_fn, detect_format
+from videofocalnet.models.pretrained import LoadReport, apply_pretrained, find_mismatches, mismatch_message
+from videofocalnet.models.registry import create_model
+
+__all__ = [
+    "FMT_OURS", "UnsafeCheckpointError", "load_model_checkpoint", "load_pretrained", "load_state_dict_file",
+    "load_weights", "read_checkpoint_config", "save_weights",
+]
+
+FORMAT_VERSION = 1
+METADATA_KEY = "videofocalnet"
+FMT_OURS = "videofocalnet"  # our safetensors (official key names + embedded config), as LoadReport.format
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """The file needs more than tensors and plain containers to unpickle; loading it could execute code."""
+
+
+# ------------------------------------------------------------------------------------------------ reading any file
+_CONVERT_HINT = (
+    "Convert it once, in an environment where you trust the file:\n"
+    "  python -c \"import torch; ck = torch.load('{path}', map_location='cpu', weights_only=False); "
+    "torch.save({{'model': ck.get('model', ck)}}, '{stem}.weights.pth')\"\n"
+    "then  videofocalnet convert-weights {stem}.weights.pth {stem}.safetensors"
+)
+
+
+def _is_safetensors(path: Path) -> bool:
+    """safetensors files start with an 8-byte little-endian header length followed by a JSON object."""
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000
+
+
+def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    """``{"model": sd, ...}`` / ``{"state_dict": sd}`` / bare sd -> sd, with a DDP ``module.`` prefix removed."""
+    if isinstance(obj, Mapping):
+        for key in ("model", "state_dict", "model_state"):
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise CheckpointMismatchError(f"{path}: expected a state dict or {{'model': state_dict, ...}}, "
+                                      f"got {type(obj).__name__}")
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointMismatchError(f"{path}: state dict entries that are not tensors: {bad[:5]}")
+    sd = dict(obj)
+    if all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def _refuse_pickle(path: Path, exc: pickle.UnpicklingError) -> Exception:
+    """The error for a torch file that ``weights_only=True`` cannot read: unsafe (with the convert hint) or corrupt."""
+    reason = str(exc)
+    if "Weights only load failed" not in reason:
+        return CheckpointMismatchError(f"{path}: corrupt torch checkpoint ({reason.strip()[:200]})")
+    match = re.search(r"(Unsupported global: GLOBAL [^\s]+|unsupported GLOBAL [^\s]+[^\n]*|Can only [^\n]*)", reason)
+    detail = match.group(0) if match else reason.strip().splitlines()[-1]
+    stem = str(path.with_suffix(""))
+    return UnsafeCheckpointError(
+        f"{path}: refusing to unpickle it, because it holds more than tensors ({detail}); loading it with "
+        "weights_only=False could execute arbitrary code.\n" + _CONVERT_HINT.format(path=path, stem=stem)
+    )
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a checkpoint's tensors without executing pickled code.
+
+    safetensors files are read directly; anything else goes through ``torch.load(weights_only=True)``. A pickle that
+    needs other globals (a training checkpoint holding its config object, say) raises :class:`UnsafeCheckpointError`
+    explaining how to convert it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if _is_safetensors(path):
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch zip archive / legacy pickle (protocol >= 2)
+        raise CheckpointMismatchError(f"{path}: not a safetensors file or a torch checkpoint (starts with {magic!r})")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise _refuse_pickle(path, exc) from None
+    except (RuntimeError, EOFError, ValueError) as exc:
+        raise CheckpointMismatchError(f"{path}: not a readable safetensors or torch checkpoint ({exc})") from None
+    return _unwrap(obj, path)
+
+
+def load_pretrained(
+    model: nn.Module,
+    path: str | os.PathLike | Mapping[str, torch.Tensor],
+    *,
+    strict_head: bool = False,
+) -> LoadReport:
+    """Load any supported checkpoint (a file, or a state dict in any layout) into ``model`` in place and say what
+    happened; see :func:`videofocalnet.models.pretrained.apply_pretrained` for the rules. A head whose class count
+    differs is re-drawn with a warning, or raises when ``strict_head``."""
+    if isinstance(path, Mapping):
+        source, raw, ours = "a state dict", _unwrap(path, Path("<state dict>")), False
+    else:
+        source, raw = str(path), load_state_dict_file(path)
+        ours = _is_safetensors(Path(path)) and _read_metadata(Path(path)) is not None
+    fmt = detect_format(raw)
+    sd = checkpoint_filter_fn(raw)
+    fmt = FMT_OURS if (ours and fmt == FMT_VIDEO) else fmt
+    return apply_pretrained(model, sd, fmt=fmt, source=source, strict_head=strict_head)
+
+
+# ------------------------------------------------------------------------------------------------ our format
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+def save_weights(
+    path: str | os.PathLike,
+    weights: nn.Module | Mapping[str, torch.Tensor],
+    *,
+    model_name: str,
+    model_kwargs: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a model's (or a state dict's) weights as one ``.safetensors`` file whose metadata embeds the config
+    needed to rebuild it (``create_model(model_name, **model_kwargs)``, plus ``extra`` at the top level), and
+    ``<stem>.json`` with the same JSON for humans."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    config = {"format_version": FORMAT_VERSION, "model_name": model_name, "model_kwargs": _jsonable(dict(model_kwargs))}
+    if extra:
+        clash = set(extra) & set(config)
+        if clash:
+            raise ValueError(f"extra metadata may not override {sorted(clash)}")
+        config.update(_jsonable(dict(extra)))
+    text = json.dumps(config, indent=1, sort_keys=False)
+    state = weights.state_dict() if isinstance(weights, nn.Module) else weights
+    # safetensors refuses shared or non-contiguous storage: give every tensor its own contiguous copy
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={METADATA_KEY: text}))
+    atomic_write_text(path.with_suffix(".json"), text + "\n")
+    return path
+
+
+def _read_metadata(path: Path) -> dict | None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata() or {}
+    if METADATA_KEY not in meta:
+        return None
+    try:
+        return json.loads(meta[METADATA_KEY])
+    except json.JSONDecodeError as exc:
+        raise CheckpointMismatchError(f"{path}: metadata '{METADATA_KEY}' is not valid JSON ({exc})") from None
+
+
+def load_weights(path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
+                 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read our weights and their metadata: a ``.safetensors`` file (the embedded config, else the JSON sidecar,
+    else ``{}``) or a ``last.pt`` training state.
+
+    For a training state the EMA weights are not chosen silently: ``model`` is returned and the EMA (if any) is in
+    ``meta['ema_state_dict']``.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        meta = _read_metadata(path) if _is_safetensors(path) else None
+        sidecar = path.with_suffix(".json")
+        if meta is None:
+            meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
+        return load_file(str(path), device=str(map_location)), meta
+    state = load_training_state(path, map_location=map_location)
+    meta = {k: v for k, v in state.items() if k in ("config", "epoch", "global_step", "model_name", "model_kwargs")}
+    if state.get("ema") is not None:
+        meta["ema_state_dict"] = state["ema"]
+    return state["model"], meta
+
+
+def read_checkpoint_config(path: str | os.PathLike) -> dict:
+    """The config embedded in one of our checkpoints (format_version, model_name, model_kwargs, extras)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if not _is_safetensors(path):
+        raise CheckpointMismatchError(f"{path}: not a safetensors file; convert it with "
+                                      "`videofocalnet convert-weights`")
+    config = _read_metadata(path)
+    if config is None:
+        raise CheckpointMismatchError(f"{path}: safetensors file without '{METADATA_KEY}' metadata (not written by "
+                                      "videofocalnet); load it with load_pretrained(model, path) instead")
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointMismatchError(f"{path}: format_version {version!r}, this version reads {FORMAT_VERSION}")
+    for key in ("model_name", "model_kwargs"):
+        if key not in config:
+            raise CheckpointMismatchError(f"{path}: metadata lacks {key!r}")
+    return config
+
+
+def load_model_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
+                          ) -> tuple[nn.Module, dict]:
+    """Rebuild the model from the embedded config and load the weights strictly. Returns (model, config)."""
+    config = read_checkpoint_config(path)
+    model = create_model(config["model_name"], **config["model_kwargs"])
+    state, _meta = load_weights(path, map_location=map_location)
+    missing, unexpected, shapes = find_mismatches(model.state_dict(), state)
+    if missing or unexpected or shapes:
+        raise CheckpointMismatchError(mismatch_message(str(path), FMT_OURS, missing, unexpected, shapes))
+    model.load_state_dict(state, strict=True)
+    return model.to(map_location), config
