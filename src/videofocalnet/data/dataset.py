@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from videofocalnet.data.decode import BackendUnavailableError, DecodedVideoCache, open_video
-from videofocalnet.data.sampling import dense_indices, multi_view_tsn_indices, tsn_indices
+from videofocalnet.data.sampling import SAMPLING_MODES, view_indices
 from videofocalnet.data.transforms import EvalTransform, TrainTransform, time_reverse
 
 __all__ = [
@@ -124,7 +124,7 @@ class VideoDataset(Dataset):
     ) -> None:
         if mode not in ("train", "val", "test"):
             raise ValueError(f"mode must be 'train', 'val' or 'test', got {mode!r}")
-        if sampling not in ("tsn", "dense"):
+        if sampling not in SAMPLING_MODES:
             raise ValueError(f"sampling must be 'tsn' or 'dense', got {sampling!r}")
         if num_frames < 1 or frame_interval < 1 or num_clips < 1:
             raise ValueError(
@@ -185,15 +185,9 @@ class VideoDataset(Dataset):
         return self.root / self.entries[index].path
 
     def _clip_indices(self, num_video_frames: int, g: torch.Generator) -> list[list[int]]:
-        train = self.mode == "train"
         views = self.num_clips if self.mode == "test" else 1
-        if self.sampling == "tsn":
-            if train:
-                return [tsn_indices(num_video_frames, self.num_frames, train=True, generator=g)]
-            return multi_view_tsn_indices(num_video_frames, self.num_frames, views)
-        return dense_indices(
-            num_video_frames, self.num_frames, self.frame_interval, train=train, generator=g, num_views=views
-        )
+        return view_indices(self.sampling, num_video_frames, self.num_frames, self.frame_interval, num_views=views,
+                            train=self.mode == "train", generator=g)
 
     @property
     def labels(self) -> list[int]:
