@@ -56,9 +56,8 @@ from videofocalnet.data.synthetic import (
     generate_dataset,
     moving_squares,
 )
-from videofocalnet.data.loader import ClassBalancedSampler
+from videofocalnet.data.loader import SAMPLERS, ClassBalancedSampler
 from videofocalnet.data.transforms import EvalTransform, TrainTransform, reversal_label_map, time_reverse
-from videofocalnet.engine.config import SAMPLERS
 from videofocalnet.engine.metrics import pair_accuracy
 from videofocalnet.models.design_space import VARIANTS, build_variant
 from videofocalnet.models.flops import count_flops
