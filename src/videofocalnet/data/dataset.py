@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from videofocalnet.data.annotations import read_annotation_list
 from videofocalnet.data.decode import BackendUnavailableError, DecodedVideoCache, open_video
 from videofocalnet.data.sampling import SAMPLING_MODES, view_indices
 from videofocalnet.data.transforms import EvalTransform, TrainTransform, time_reverse
@@ -49,37 +50,12 @@ class _Entry:
     line: int
 
 
-def _read_list_minimal(list_file: Path) -> list[_Entry]:
-    """Fallback parser for ``path,label`` (official) and ``path label`` (mmaction) lines; used only when
-    ``videofocalnet.data.annotations`` is unavailable."""
-    entries: list[_Entry] = []
-    for number, raw in enumerate(list_file.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        path, sep, label = text.rpartition(",") if "," in text else text.rpartition(" ")
-        if not sep or not path.strip():
-            raise ValueError(f"{list_file}:{number}: expected 'path,label' or 'path label', got {text!r}")
-        try:
-            entries.append(_Entry(path.strip(), int(label), number))
-        except ValueError:
-            raise ValueError(f"{list_file}:{number}: label {label.strip()!r} is not an integer") from None
-    return entries
-
-
 def _read_list(list_file: Path, num_classes: int | None) -> list[_Entry]:
-    try:
-        from videofocalnet.data.annotations import read_annotation_list
-    except ImportError:
-        entries = _read_list_minimal(list_file)
-    else:
-        entries = []
-        for e in read_annotation_list(list_file, num_classes=num_classes):
-            if not isinstance(e.label, int):
-                raise ValueError(
-                    f"{list_file}:{e.line}: multi-label entry {e.label!r}; VideoDataset is single-label"
-                )
-            entries.append(_Entry(e.path, e.label, e.line))
+    entries: list[_Entry] = []
+    for e in read_annotation_list(list_file, num_classes=num_classes):
+        if not isinstance(e.label, int):
+            raise ValueError(f"{list_file}:{e.line}: multi-label entry {e.label!r}; VideoDataset is single-label")
+        entries.append(_Entry(e.path, e.label, e.line))
     for e in entries:
         if e.label < 0 or (num_classes is not None and e.label >= num_classes):
             valid = f"[0, {num_classes})" if num_classes is not None else ">= 0"
