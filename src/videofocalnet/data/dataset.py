@@ -52,10 +52,10 @@ class _Entry:
 
 def _read_list(list_file: Path, num_classes: int | None) -> list[_Entry]:
     entries: list[_Entry] = []
-    for e in read_annotation_list(list_file, num_classes=num_classes):
-        if not isinstance(e.label, int):
-            raise ValueError(f"{list_file}:{e.line}: multi-label entry {e.label!r}; VideoDataset is single-label")
-        entries.append(_Entry(e.path, e.label, e.line))
+    for a in read_annotation_list(list_file, num_classes=num_classes):
+        if not isinstance(a.label, int):
+            raise ValueError(f"{list_file}:{a.line}: multi-label entry {a.label!r}; VideoDataset is single-label")
+        entries.append(_Entry(a.path, a.label, a.line))
     for e in entries:
         if e.label < 0 or (num_classes is not None and e.label >= num_classes):
             valid = f"[0, {num_classes})" if num_classes is not None else ">= 0"

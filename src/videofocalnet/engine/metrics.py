@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ from videofocalnet.data.synthetic.classes import REVERSAL_PAIRS
 from videofocalnet.data.transforms import reversal_label_map
 
 
-def pair_accuracy(scores: Any, labels: Any, pairs: Iterable[Sequence[int]] = REVERSAL_PAIRS) -> float:
+def pair_accuracy(scores: Any, labels: Any, pairs: Sequence[Sequence[int]] = REVERSAL_PAIRS) -> float:
     """Fraction of samples from paired classes whose true class scores strictly above its time-reversed partner.
 
     This is the number that says whether a model uses time order: a frame-bag model is at 50 % here no matter how
