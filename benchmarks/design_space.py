@@ -55,11 +55,10 @@ from videofocalnet.data.synthetic import (
     SQUARE_PAIRS,
     generate_dataset,
     moving_squares,
-    pair_accuracy,
 )
-from videofocalnet.data.loader import ClassBalancedSampler
+from videofocalnet.data.loader import SAMPLERS, ClassBalancedSampler
 from videofocalnet.data.transforms import EvalTransform, TrainTransform, reversal_label_map, time_reverse
-from videofocalnet.engine.config import SAMPLERS
+from videofocalnet.engine.metrics import pair_accuracy
 from videofocalnet.models.design_space import VARIANTS, build_variant
 from videofocalnet.models.flops import count_flops
 from videofocalnet.models.layers import INIT_SCHEMES

@@ -5,7 +5,7 @@ Inputs are random tensors of the config's shape, so the figure is the model + op
 (use `videofocalnet train` and its clips/s in metrics.jsonl for the end-to-end number). Prints the median of
 ``--repeats`` timed runs of ``--steps`` steps each, after ``--warmup`` untimed steps.
 
-    python benchmarks/train_speed.py                       # demo config (if present) + T 8x224, fp32 and bf16
+    python benchmarks/train_speed.py                       # demo config + T 8x224, fp32 and bf16
     python benchmarks/train_speed.py --cfg configs/k400/video_focalnet_tiny_8x224.yaml --batch-size 4
 """
 
@@ -72,13 +72,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = parser.parse_args()
 
+    from videofocalnet.apps.demo import DEMO_CONFIG
     from videofocalnet.engine.config import load_config
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    demo = sorted({*(REPO / "configs").glob("demo*.yaml"), *(REPO / "configs").glob("demo/*.yaml")})
-    configs = args.cfg or [*(str(p) for p in demo),
-                           str(REPO / "configs/k400/video_focalnet_tiny_8x224.yaml")]
+    configs = args.cfg or [str(DEMO_CONFIG), str(REPO / "configs/k400/video_focalnet_tiny_8x224.yaml")]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     for path in configs:
         # Sampler and reversal do not change the model's cost; these settings need no dataset metadata (reversal pairs).

@@ -36,6 +36,16 @@ def official_dir(shared_dir: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models spend their time in thread synchronisation when the 2 cores are shared with other work
+    (6 s instead of 20 ms a step): run in-process training tests on one thread, as the subprocesses do."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_torch():
     torch.manual_seed(0)

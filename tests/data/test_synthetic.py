@@ -17,17 +17,14 @@ from videofocalnet.data.synthetic import (
     CLASS_NAMES,
     DEFAULT_STYLE,
     REVERSAL_PAIRS,
-    _draw_sprite,
-    _make_sprite,
-    _Sprite,
     generate_dataset,
     load_dataset_info,
-    pair_accuracy,
     render_video,
     render_video_with_track,
     video_rng,
     write_video,
 )
+from videofocalnet.data.synthetic.render import _draw_sprite, _make_sprite, _Sprite
 
 SIZE, FRAMES = 48, 16
 
@@ -142,27 +139,6 @@ def test_default_outlines_tell_a_half_turn_apart():
     rng = np.random.default_rng(0)
     overlaps = [half_turn_overlap(_make_sprite(rng, 16.0, DEFAULT_STYLE).harmonics) for _ in range(20)]
     assert max(overlaps) < 0.6, overlaps  # the previous outlines (mostly cos(2 phi)): up to 0.93
-
-
-def test_pair_accuracy_exact_cases():
-    pairs = ((0, 1), (2, 3))
-    scores = np.array(
-        [
-            [2.0, 1.0, 0.0, 0.0, 9.0],  # label 0 beats its partner 1 (class 4 wins top-1, irrelevant here)
-            [2.0, 1.0, 0.0, 0.0, 0.0],  # label 1 loses to 0
-            [0.0, 0.0, 1.0, 1.0, 0.0],  # tie counts as wrong
-            [0.0, 0.0, 0.0, 5.0, 0.0],  # label 3 beats 2
-            [0.0, 0.0, 0.0, 0.0, 1.0],  # label 4 has no partner: ignored
-        ]
-    )
-    labels = np.array([0, 1, 2, 3, 4])
-    assert pair_accuracy(scores, labels, pairs) == pytest.approx(0.5)
-    assert pair_accuracy(torch.tensor(scores, requires_grad=True), torch.tensor(labels), pairs) == pytest.approx(0.5)
-    assert math.isnan(pair_accuracy(scores[4:], labels[4:], pairs))
-    with pytest.raises(ValueError, match="outside"):
-        pair_accuracy(scores, labels, ((0, 7),))
-    with pytest.raises(ValueError, match=r"\(N, C\)"):
-        pair_accuracy(scores[:, 0], labels, pairs)
 
 
 # ----------------------------------------------------------------------------------- time order is the only cue

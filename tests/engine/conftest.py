@@ -15,15 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models spend their time in thread synchronisation when the 2 cores are shared with other work
-    (6 s instead of 20 ms a step): run in-process engine tests on one thread, as the subprocesses do."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread):
+    """Every in-process engine test runs on one torch thread (see ``tests/conftest.py``)."""
 
 
 @pytest.fixture(scope="session")

@@ -239,3 +239,30 @@ def test_sampler_key_builds_the_class_balanced_sampler(tiny_videos):
     assert dataset.reverse_label_map == [1, 0, 2] and len(sampler) == len(dataset) // 2
     index, reverse = next(iter(sampler))
     assert dataset[(index, reverse)]["video"] is not None
+
+
+def test_enumerated_keys_accept_what_their_implementing_modules_define():
+    """Validation reads the registries (sampling modes, samplers, init schemes...), so the two cannot drift."""
+    from typing import get_args
+
+    from videofocalnet.data.loader import SAMPLERS
+    from videofocalnet.data.sampling import SAMPLING_MODES
+    from videofocalnet.engine.distributed import DEVICES, DIST_BACKENDS
+    from videofocalnet.engine.optim import OPTIMIZERS
+    from videofocalnet.engine.schedule import SCHEDULES
+    from videofocalnet.models.design_space import VARIANTS
+    from videofocalnet.models.layers import INIT_SCHEMES, DropPathMode
+
+    pairs = ["AUG.REVERSE_PAIRS", "[[0, 1]]"]  # class_balanced_both_ways needs them
+    registries = {
+        "DATA.SAMPLING": SAMPLING_MODES, "DATA.SAMPLER": SAMPLERS, "MODEL.INIT": tuple(INIT_SCHEMES),
+        "MODEL.VARIANT": tuple(v for v in VARIANTS if v != "factorized"),
+        "MODEL.DROP_PATH_MODE": get_args(DropPathMode), "TRAIN.OPTIMIZER.NAME": OPTIMIZERS,
+        "TRAIN.LR_SCHEDULER.NAME": SCHEDULES, "DEVICE": DEVICES, "DIST_BACKEND": DIST_BACKENDS,
+    }
+    for key, values in registries.items():
+        for value in values:
+            assert get_value(load_config(None, ["DATA.NUM_CLASSES", "5", *pairs, key, value]), key) == value
+        with pytest.raises(ConfigError, match=f"{key} must be .*{values[-1]}.*, got 'nonsense'"):
+            load_config(None, ["DATA.NUM_CLASSES", "5", key, "nonsense"])
+    assert load_config(None, ["DATA.NUM_CLASSES", "5", "TRAIN.OPTIMIZER.NAME", "AdamW"]).TRAIN.OPTIMIZER.NAME == "AdamW"

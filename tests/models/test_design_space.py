@@ -218,7 +218,8 @@ def _train_on_moving_squares(name: str, steps: int = 160) -> float:
     """Train a demo-size variant from scratch on the moving-squares task; returns held-out pair accuracy."""
     import torch.nn.functional as F
 
-    from videofocalnet.data.synthetic import SQUARE_PAIRS, moving_squares, pair_accuracy
+    from videofocalnet.data.synthetic import SQUARE_PAIRS, moving_squares
+    from videofocalnet.engine.metrics import pair_accuracy
     from videofocalnet.models.layers import init_weights_fan_in
 
     g = torch.Generator().manual_seed(0)

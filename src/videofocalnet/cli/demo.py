@@ -7,11 +7,12 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from videofocalnet.engine.demo import DemoSettings
+    from videofocalnet.apps.demo import DemoSettings
 
     defaults = DemoSettings()
     parser.add_argument("--out", type=Path, default=defaults.out_dir, help="output folder (default: %(default)s)")
-    parser.add_argument("--cfg", type=Path, default=defaults.config, help="demo training config")
+    parser.add_argument("--cfg", type=Path, default=defaults.config,
+                        help="demo training config (default: the packaged videofocalnet/configs/demo.yaml)")
     parser.add_argument("--videos-per-class", type=int, default=defaults.videos_per_class)
     parser.add_argument("--val-per-class", type=int, default=defaults.val_per_class)
     parser.add_argument("--epochs", type=int, default=None, help="override TRAIN.EPOCHS")
@@ -22,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from videofocalnet.engine.demo import DemoSettings, run_demo
+    from videofocalnet.apps.demo import DemoSettings, run_demo
 
     opts = list(args.opts)
     if args.epochs is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from videofocalnet.data.formats import VIDEO_EXTENSIONS
+
 DATASETS = ("kinetics400", "kinetics600", "ssv2", "diving48", "activitynet")
 
 
@@ -17,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--videos", required=True, help="video folder (searched with its subfolders, see --depth)")
     parser.add_argument("--depth", type=int, default=2, help="subfolder levels searched for videos (0: only --videos)")
     parser.add_argument("--out", required=True, help="output folder for train.csv, val.csv, labels.csv, missing.txt")
-    parser.add_argument("--ext", default="mp4,webm,mkv,avi,mov,m4v", help="comma-separated video extensions")
+    parser.add_argument("--ext", default=",".join(e.lstrip(".") for e in VIDEO_EXTENSIONS),
+                        help="comma-separated video extensions (default: %(default)s)")
     parser.add_argument(
         "--labels", default=None,
         help="official label list (id,name CSV) fixing the class ids; needed for ActivityNet checkpoint compatibility",

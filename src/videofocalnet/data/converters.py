@@ -29,10 +29,10 @@ from videofocalnet.data.annotations import (
     write_label_list,
 )
 from videofocalnet.atomic import atomic_write_text
+from videofocalnet.data.formats import VIDEO_EXTENSIONS
 
 __all__ = [
     "CONVERTERS",
-    "DEFAULT_EXTENSIONS",
     "Conversion",
     "ConversionError",
     "VideoIndex",
@@ -44,8 +44,6 @@ __all__ = [
     "reorder_classes",
     "write_conversion",
 ]
-
-DEFAULT_EXTENSIONS: tuple[str, ...] = ("mp4", "webm", "mkv", "avi", "mov", "m4v")
 
 
 class ConversionError(AnnotationError):
@@ -83,7 +81,7 @@ class VideoIndex:
         self,
         root: str | os.PathLike[str],
         *,
-        extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+        extensions: Sequence[str] = VIDEO_EXTENSIONS,
         depth: int = 2,
     ) -> None:
         self.root = Path(root)
@@ -271,7 +269,7 @@ def convert_kinetics(
     videos: str | os.PathLike[str] | VideoIndex,
     *,
     dataset: str = "kinetics",
-    extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
 ) -> Conversion:
     """Kinetics-400/600/700 CSVs (``label,youtube_id,time_start,time_end,split[,is_cc]``).
 
@@ -338,7 +336,7 @@ def convert_ssv2(
     videos: str | os.PathLike[str] | VideoIndex,
     *,
     dataset: str = "ssv2",
-    extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
 ) -> Conversion:
     """Something-Something-v2: ``labels.json`` (name -> id string), ``train.json`` / ``validation.json``.
 
@@ -397,7 +395,7 @@ def convert_diving48(
     videos: str | os.PathLike[str] | VideoIndex,
     *,
     dataset: str = "diving48",
-    extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
 ) -> Conversion:
     """Diving-48 V2: ``Diving48_V2_{train,test}.json`` (``vid_name``, ``label``) + ``Diving48_vocab.json``.
 
@@ -462,7 +460,7 @@ def convert_activitynet(
     videos: str | os.PathLike[str] | VideoIndex,
     *,
     dataset: str = "activitynet",
-    extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
 ) -> Conversion:
     """ActivityNet-1.3 ``activity_net.v1-3.min.json``: one video-level label per untrimmed video.
 
@@ -552,7 +550,7 @@ def convert(
     annotations: Sequence[str | os.PathLike[str]],
     videos: str | os.PathLike[str] | VideoIndex,
     *,
-    extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
     class_names: Sequence[str] | None = None,
 ) -> Conversion:
     """Run the converter registered for ``dataset``; ``class_names`` fixes the class-id order (see

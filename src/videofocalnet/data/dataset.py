@@ -25,8 +25,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from videofocalnet.data.annotations import read_annotation_list
 from videofocalnet.data.decode import BackendUnavailableError, DecodedVideoCache, open_video
-from videofocalnet.data.sampling import dense_indices, multi_view_tsn_indices, tsn_indices
+from videofocalnet.data.sampling import SAMPLING_MODES, view_indices
 from videofocalnet.data.transforms import EvalTransform, TrainTransform, time_reverse
 
 __all__ = [
@@ -49,37 +50,12 @@ class _Entry:
     line: int
 
 
-def _read_list_minimal(list_file: Path) -> list[_Entry]:
-    """Fallback parser for ``path,label`` (official) and ``path label`` (mmaction) lines; used only when
-    ``videofocalnet.data.annotations`` is unavailable."""
-    entries: list[_Entry] = []
-    for number, raw in enumerate(list_file.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        path, sep, label = text.rpartition(",") if "," in text else text.rpartition(" ")
-        if not sep or not path.strip():
-            raise ValueError(f"{list_file}:{number}: expected 'path,label' or 'path label', got {text!r}")
-        try:
-            entries.append(_Entry(path.strip(), int(label), number))
-        except ValueError:
-            raise ValueError(f"{list_file}:{number}: label {label.strip()!r} is not an integer") from None
-    return entries
-
-
 def _read_list(list_file: Path, num_classes: int | None) -> list[_Entry]:
-    try:
-        from videofocalnet.data.annotations import read_annotation_list
-    except ImportError:
-        entries = _read_list_minimal(list_file)
-    else:
-        entries = []
-        for e in read_annotation_list(list_file, num_classes=num_classes):
-            if not isinstance(e.label, int):
-                raise ValueError(
-                    f"{list_file}:{e.line}: multi-label entry {e.label!r}; VideoDataset is single-label"
-                )
-            entries.append(_Entry(e.path, e.label, e.line))
+    entries: list[_Entry] = []
+    for a in read_annotation_list(list_file, num_classes=num_classes):
+        if not isinstance(a.label, int):
+            raise ValueError(f"{list_file}:{a.line}: multi-label entry {a.label!r}; VideoDataset is single-label")
+        entries.append(_Entry(a.path, a.label, a.line))
     for e in entries:
         if e.label < 0 or (num_classes is not None and e.label >= num_classes):
             valid = f"[0, {num_classes})" if num_classes is not None else ">= 0"
@@ -124,7 +100,7 @@ class VideoDataset(Dataset):
     ) -> None:
         if mode not in ("train", "val", "test"):
             raise ValueError(f"mode must be 'train', 'val' or 'test', got {mode!r}")
-        if sampling not in ("tsn", "dense"):
+        if sampling not in SAMPLING_MODES:
             raise ValueError(f"sampling must be 'tsn' or 'dense', got {sampling!r}")
         if num_frames < 1 or frame_interval < 1 or num_clips < 1:
             raise ValueError(
@@ -185,15 +161,9 @@ class VideoDataset(Dataset):
         return self.root / self.entries[index].path
 
     def _clip_indices(self, num_video_frames: int, g: torch.Generator) -> list[list[int]]:
-        train = self.mode == "train"
         views = self.num_clips if self.mode == "test" else 1
-        if self.sampling == "tsn":
-            if train:
-                return [tsn_indices(num_video_frames, self.num_frames, train=True, generator=g)]
-            return multi_view_tsn_indices(num_video_frames, self.num_frames, views)
-        return dense_indices(
-            num_video_frames, self.num_frames, self.frame_interval, train=train, generator=g, num_views=views
-        )
+        return view_indices(self.sampling, num_video_frames, self.num_frames, self.frame_interval, num_views=views,
+                            train=self.mode == "train", generator=g)
 
     @property
     def labels(self) -> list[int]:

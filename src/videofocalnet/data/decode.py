@@ -28,9 +28,10 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from videofocalnet.data.formats import IMAGE_EXTENSIONS
+
 __all__ = [
     "BACKENDS",
-    "IMAGE_EXTENSIONS",
     "BackendUnavailableError",
     "DecodeError",
     "DecodedVideoCache",
@@ -43,7 +44,6 @@ __all__ = [
 ]
 
 BACKENDS = ("pyav", "torchcodec")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 # A sparse read seeks to the keyframe before the next wanted frame only if that keyframe lies more than this many
 # frames past the decoder's current position: below it, flushing the decoder and re-reading from the keyframe

@@ -11,12 +11,17 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from videofocalnet.data.dataset import collate_skip_bad
 
 __all__ = [
+    "SAMPLERS",
     "ClassBalancedSampler",
     "EvalDistributedSampler",
     "ResumableDistributedSampler",
     "build_loader",
     "set_loader_epoch",
 ]
+
+# DATA.SAMPLER: "random" is the loader's own shuffling (ResumableDistributedSampler), the class-balanced ones are
+# ClassBalancedSampler without and with both_ways (engine.build.build_train_sampler maps the names).
+SAMPLERS = ("random", "class_balanced", "class_balanced_both_ways")
 
 
 def _check_rank(num_replicas: int, rank: int) -> None:

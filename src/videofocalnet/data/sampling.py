@@ -16,7 +16,9 @@ import re
 
 import torch
 
-__all__ = ["dense_indices", "multi_view_tsn_indices", "parse_views", "tsn_indices"]
+__all__ = ["SAMPLING_MODES", "dense_indices", "multi_view_tsn_indices", "parse_views", "tsn_indices", "view_indices"]
+
+SAMPLING_MODES = ("tsn", "dense")  # DATA.SAMPLING / a checkpoint's preprocess.sampling: see view_indices
 
 
 def _check(num_video_frames: int, **positive: int) -> None:
@@ -100,6 +102,33 @@ def dense_indices(
             start = int(math.floor((k + 0.5) / num_views * slack)) if slack > 0 else 0
         views.append([(start + j * interval) % n for j in range(clip_len)])
     return views
+
+
+def view_indices(
+    sampling: str,
+    num_video_frames: int,
+    num_frames: int,
+    frame_interval: int,
+    *,
+    num_views: int = 1,
+    train: bool = False,
+    generator: torch.Generator | None = None,
+) -> list[list[int]]:
+    """Frame indices of each temporal view for a ``SAMPLING_MODES`` name: the one place where datasets (training,
+    validation, test) and inference turn a sampling mode into a sampler call, so they cannot pick frames differently.
+
+    ``"tsn"`` ignores ``frame_interval``; training draws each view from ``generator``, evaluation is deterministic.
+    """
+    if sampling == "tsn":
+        if train:
+            return [tsn_indices(num_video_frames, num_frames, train=True, generator=generator)
+                    for _ in range(num_views)]
+        return multi_view_tsn_indices(num_video_frames, num_frames, num_views)
+    if sampling == "dense":
+        return dense_indices(
+            num_video_frames, num_frames, frame_interval, train=train, generator=generator, num_views=num_views
+        )
+    raise ValueError(f"sampling must be one of {', '.join(SAMPLING_MODES)}, got {sampling!r}")
 
 
 _VIEWS_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")

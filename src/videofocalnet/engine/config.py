@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from videofocalnet.atomic import atomic_write_text
+
 __all__ = [
     "ConfigError",
     "Config",
@@ -51,7 +53,46 @@ class ConfigError(ValueError):
 # Schema
 # ----------------------------------------------------------------------------------------------------------------------
 
-SAMPLERS = ("random", "class_balanced", "class_balanced_both_ways")  # DATA.SAMPLER
+AMP_OPT_LEVELS = ("", "O0", "O1", "O2")  # official apex levels; Config.precision reads O1/O2 as fp16
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    """Allowed values of the enumerated keys, read from the modules that implement them, so that validation cannot
+    drift from what they accept.
+
+    Imported at the first validation, not at the top of this module: they import torch (1-4 s), and ``import
+    videofocalnet.engine.config`` stays at 0.07 s for code that only needs the schema (every caller of
+    ``load_config`` in this package imports torch next anyway).
+    """
+    from videofocalnet.data.loader import SAMPLERS
+    from videofocalnet.data.sampling import SAMPLING_MODES
+    from videofocalnet.engine.distributed import DEVICES, DIST_BACKENDS
+    from videofocalnet.engine.optim import OPTIMIZERS
+    from videofocalnet.engine.precision import PRECISIONS
+    from videofocalnet.engine.schedule import SCHEDULES
+    from videofocalnet.models.design_space import VARIANTS
+    from videofocalnet.models.layers import INIT_SCHEMES, DropPathMode
+
+    return {
+        "DATA.SAMPLING": SAMPLING_MODES,
+        "DATA.SAMPLER": SAMPLERS,
+        "MODEL.INIT": tuple(INIT_SCHEMES),
+        # the factorized design is a network of its own, selected by MODEL.TYPE (e.g. video_focalnet_tiny_factorized)
+        "MODEL.VARIANT": tuple(v for v in VARIANTS if v != "factorized"),
+        "MODEL.DROP_PATH_MODE": typing.get_args(DropPathMode),
+        "TRAIN.OPTIMIZER.NAME": OPTIMIZERS,
+        "TRAIN.LR_SCHEDULER.NAME": SCHEDULES,
+        "TRAIN.PRECISION": PRECISIONS,
+        "AMP_OPT_LEVEL": AMP_OPT_LEVELS,
+        "DEVICE": DEVICES,
+        "DIST_BACKEND": DIST_BACKENDS,
+    }
+
+
+def _either(names: tuple[str, ...]) -> str:
+    """``("a", "b", "c")`` -> ``"'a', 'b' or 'c'"``, the wording of the validation messages."""
+    quoted = [repr(name) for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 @dataclass
@@ -258,6 +299,12 @@ class Config:
             self.MODEL.NUM_CLASSES = self.DATA.NUM_CLASSES
         if self.DATA.NUM_CLASSES == 0:
             self.DATA.NUM_CLASSES = self.MODEL.NUM_CLASSES
+        allowed = _choices()
+
+        def choice(key: str, value: str, extra: str = "", *, lower: bool = False) -> tuple[bool, str]:
+            ok = (value.lower() if lower else value) in allowed[key]
+            return ok, f"{key} must be {_either(allowed[key])}, got {value!r}{extra}"
+
         checks: list[tuple[bool, str]] = [
             (self.DATA.NUM_FRAMES >= 1, f"DATA.NUM_FRAMES must be >= 1, got {self.DATA.NUM_FRAMES}"),
             (self.DATA.BATCH_SIZE >= 1, f"DATA.BATCH_SIZE must be >= 1, got {self.DATA.BATCH_SIZE}"),
@@ -270,37 +317,27 @@ class Config:
             (self.DATA.NUM_FRAMES % self.MODEL.TUBELET_SIZE == 0,
              f"DATA.NUM_FRAMES ({self.DATA.NUM_FRAMES}) must be a multiple of MODEL.TUBELET_SIZE "
              f"({self.MODEL.TUBELET_SIZE})"),
-            (self.DATA.SAMPLING in ("tsn", "dense"), f"DATA.SAMPLING must be 'tsn' or 'dense', got "
-             f"{self.DATA.SAMPLING!r}"),
-            (self.DATA.SAMPLER in SAMPLERS, f"DATA.SAMPLER must be one of {', '.join(SAMPLERS)}, got "
-             f"{self.DATA.SAMPLER!r}"),
+            choice("DATA.SAMPLING", self.DATA.SAMPLING),
+            (self.DATA.SAMPLER in allowed["DATA.SAMPLER"], f"DATA.SAMPLER must be one of "
+             f"{', '.join(allowed['DATA.SAMPLER'])}, got {self.DATA.SAMPLER!r}"),
             (self.DATA.SAMPLER != "class_balanced_both_ways" or bool(self.AUG.REVERSE_PAIRS),
              "DATA.SAMPLER class_balanced_both_ways needs AUG.REVERSE_PAIRS (the dataset's time-reversal class pairs)"),
-            (self.MODEL.INIT in ("official", "fan_in"), f"MODEL.INIT must be 'official' or 'fan_in', got "
-             f"{self.MODEL.INIT!r}"),
-            (self.MODEL.VARIANT in ("parallel", "spatial", "joint", "divided"),
-             f"MODEL.VARIANT must be 'parallel', 'spatial', 'joint' or 'divided', got {self.MODEL.VARIANT!r}"
-             + (" (the factorized design is a model of its own: set MODEL.TYPE to e.g. video_focalnet_tiny_factorized)"
-                if self.MODEL.VARIANT == "factorized" else "")),
-            (self.MODEL.DROP_PATH_MODE in ("frame", "video"),
-             f"MODEL.DROP_PATH_MODE must be 'frame' or 'video', got {self.MODEL.DROP_PATH_MODE!r}"),
-            (self.TRAIN.OPTIMIZER.NAME.lower() in ("sgd", "adamw"),
-             f"TRAIN.OPTIMIZER.NAME must be 'sgd' or 'adamw', got {self.TRAIN.OPTIMIZER.NAME!r}"),
-            (self.TRAIN.LR_SCHEDULER.NAME in ("cosine", "linear", "step"),
-             f"TRAIN.LR_SCHEDULER.NAME must be 'cosine', 'linear' or 'step', got {self.TRAIN.LR_SCHEDULER.NAME!r}"),
-            (self.TRAIN.PRECISION in ("fp32", "bf16", "fp16"),
-             f"TRAIN.PRECISION must be 'fp32', 'bf16' or 'fp16', got {self.TRAIN.PRECISION!r}"),
-            (self.AMP_OPT_LEVEL in ("", "O0", "O1", "O2"),
-             f"AMP_OPT_LEVEL must be '', 'O0', 'O1' or 'O2', got {self.AMP_OPT_LEVEL!r}"),
+            choice("MODEL.INIT", self.MODEL.INIT),
+            choice("MODEL.VARIANT", self.MODEL.VARIANT, " (the factorized design is a model of its own: set MODEL.TYPE "
+                   "to e.g. video_focalnet_tiny_factorized)" if self.MODEL.VARIANT == "factorized" else ""),
+            choice("MODEL.DROP_PATH_MODE", self.MODEL.DROP_PATH_MODE),
+            choice("TRAIN.OPTIMIZER.NAME", self.TRAIN.OPTIMIZER.NAME, lower=True),
+            choice("TRAIN.LR_SCHEDULER.NAME", self.TRAIN.LR_SCHEDULER.NAME),
+            choice("TRAIN.PRECISION", self.TRAIN.PRECISION),
+            choice("AMP_OPT_LEVEL", self.AMP_OPT_LEVEL),
             (self.TRAIN.ACCUMULATION_STEPS >= 0, "TRAIN.ACCUMULATION_STEPS must be >= 0"),
             (self.TRAIN.WARMUP_EPOCHS <= self.TRAIN.EPOCHS,
              f"TRAIN.WARMUP_EPOCHS ({self.TRAIN.WARMUP_EPOCHS}) > TRAIN.EPOCHS ({self.TRAIN.EPOCHS})"),
             (self.TEST.NUM_CROP in (1, 3) and self.TEST.FINAL_NUM_CROP in (1, 3),
              "TEST.NUM_CROP and TEST.FINAL_NUM_CROP must be 1 or 3"),
             (self.TEST.NUM_CLIP >= 1 and self.TEST.FINAL_NUM_CLIP >= 1, "TEST.NUM_CLIP values must be >= 1"),
-            (self.DEVICE in ("auto", "cpu", "cuda"), f"DEVICE must be 'auto', 'cpu' or 'cuda', got {self.DEVICE!r}"),
-            (self.DIST_BACKEND in ("auto", "gloo", "nccl"),
-             f"DIST_BACKEND must be 'auto', 'gloo' or 'nccl', got {self.DIST_BACKEND!r}"),
+            choice("DEVICE", self.DEVICE),
+            choice("DIST_BACKEND", self.DIST_BACKEND),
             (0.0 <= self.TRAIN.EMA.DECAY < 1.0, f"TRAIN.EMA.DECAY must be in [0, 1), got {self.TRAIN.EMA.DECAY}"),
             (len(self.DATA.MEAN) == 3 and len(self.DATA.STD) == 3, "DATA.MEAN and DATA.STD need 3 values"),
             (0.0 <= self.AUG.REVERSE_PROB <= 1.0, f"AUG.REVERSE_PROB must be in [0, 1], got {self.AUG.REVERSE_PROB}"),
@@ -539,18 +576,6 @@ def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", validate: 
 
 def save_config(cfg: Config, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomic), so a run directory documents exactly what ran."""
-    import os
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = config_to_dict(cfg)
     data["BASE"] = [""]  # already merged: the saved file stands alone
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))

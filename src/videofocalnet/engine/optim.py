@@ -17,7 +17,9 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-__all__ = ["param_groups", "build_optimizer", "scaled_lrs"]
+__all__ = ["OPTIMIZERS", "param_groups", "build_optimizer", "scaled_lrs"]
+
+OPTIMIZERS = ("sgd", "adamw")  # TRAIN.OPTIMIZER.NAME, case-insensitive (build_optimizer)
 
 
 def param_groups(

@@ -13,7 +13,9 @@ import warnings
 
 import torch
 
-__all__ = ["LRSchedule"]
+__all__ = ["SCHEDULES", "LRSchedule"]
+
+SCHEDULES = ("cosine", "linear", "step")  # TRAIN.LR_SCHEDULER.NAME (LRSchedule.lr_at)
 
 
 class LRSchedule:
@@ -32,7 +34,7 @@ class LRSchedule:
     ) -> None:
         if total_steps < 1:
             raise ValueError(f"total_steps must be >= 1, got {total_steps}")
-        if name not in ("cosine", "linear", "step"):
+        if name not in SCHEDULES:
             raise ValueError(f"unknown schedule {name!r}; choose cosine, linear or step")
         self.optimizer = optimizer
         self.base_lr, self.total_steps, self.warmup_steps = base_lr, total_steps, warmup_steps

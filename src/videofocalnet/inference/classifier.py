@@ -19,17 +19,14 @@ from videofocalnet.data.sampling import parse_views
 from videofocalnet.inference.preprocess import PreprocessConfig, labels_from_config, preprocess_from_config
 from videofocalnet.models.cpu import optimize_for_inference
 
-__all__ = ["Prediction", "VideoClassifier", "clip_indices", "load_labels", "expand_video_paths",
-           "VIDEO_EXTENSIONS"]
+__all__ = ["Prediction", "VideoClassifier", "clip_indices", "load_labels", "expand_video_paths"]
 
 def clip_indices(num_video_frames: int, preprocess: PreprocessConfig, num_clips: int) -> list[list[int]]:
     """Frame indices of each temporal view, per the checkpoint's sampling (eval mode: deterministic)."""
-    from videofocalnet.data.sampling import dense_indices, multi_view_tsn_indices
+    from videofocalnet.data.sampling import view_indices
 
-    if preprocess.sampling == "tsn":
-        return multi_view_tsn_indices(num_video_frames, preprocess.num_frames, num_clips)
-    return dense_indices(num_video_frames, preprocess.num_frames, preprocess.frame_interval, train=False,
-                         num_views=num_clips)
+    return view_indices(preprocess.sampling, num_video_frames, preprocess.num_frames, preprocess.frame_interval,
+                        num_views=num_clips)
 
 
 def load_labels(labels: str | os.PathLike[str] | Sequence[str] | None) -> list[str] | None:
@@ -219,13 +216,10 @@ def _check_frames(frames: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} holds no frames")
 
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif")
-
-
 def expand_video_paths(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Files as given; a folder expands to the video files under it (recursively, sorted), or is itself one
     video when it holds only frame images (the official raw-frame layout)."""
-    from videofocalnet.data.decode import IMAGE_EXTENSIONS
+    from videofocalnet.data.formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
     out: list[Path] = []
     for item in inputs:

@@ -23,14 +23,14 @@ import warnings
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping, Sequence
 
+from videofocalnet.data.sampling import SAMPLING_MODES
 from videofocalnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["PREPROCESS_KEY", "LABELS_KEY", "SAMPLINGS", "PreprocessConfig", "preprocess_metadata",
-           "preprocess_from_config", "labels_from_config"]
+__all__ = ["PREPROCESS_KEY", "LABELS_KEY", "PreprocessConfig", "preprocess_metadata", "preprocess_from_config",
+           "labels_from_config"]
 
 PREPROCESS_KEY = "preprocess"
 LABELS_KEY = "labels"
-SAMPLINGS = ("tsn", "dense")
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,8 @@ class PreprocessConfig:
             raise ValueError(
                 f"preprocess.num_frames ({self.num_frames}) must be a multiple of tubelet_size ({self.tubelet_size})"
             )
-        if self.sampling not in SAMPLINGS:
-            raise ValueError(f"preprocess.sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
+        if self.sampling not in SAMPLING_MODES:
+            raise ValueError(f"preprocess.sampling must be one of {SAMPLING_MODES}, got {self.sampling!r}")
         for name in ("mean", "std"):
             value = getattr(self, name)
             if len(value) != 3 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in value):

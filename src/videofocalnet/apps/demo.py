@@ -1,22 +1,26 @@
-"""The embedded default, end to end: synthetic videos -> training -> multi-view evaluation -> prediction -> report.
+"""The ``videofocalnet demo`` application: synthetic videos -> training -> multi-view evaluation -> prediction, report.
 
 Every step is the real pipeline a Kinetics user runs (H.264 files decoded by PyAV, TSN sampling, the training engine,
 multi-view evaluation, the checkpoint-borne preprocessing of ``predict``), only smaller, so that a laptop CPU shows in
 minutes that the model learns what it exists for: the order of frames. Re-running the demo reuses the dataset and a
-finished (or interrupted) training run in the same output folder.
+finished (or interrupted) training run in the same output folder. Its training config ships inside the package
+(``videofocalnet/configs/demo.yaml``), so an installed wheel runs the demo without a source checkout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from videofocalnet.atomic import atomic_write_text
 
-REPO_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "demo" / "video_focalnet_nano_synthetic.yaml"
+DEMO_CONFIG = resources.files("videofocalnet") / "configs" / "demo.yaml"  # package data (pyproject.toml)
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class DemoSettings:
     """Knobs of the demo; the defaults are what the README's Quick start runs."""
 
     out_dir: Path = Path("videofocalnet_demo")
-    config: Path = REPO_CONFIG
+    config: Path | None = None  # None: the packaged DEMO_CONFIG
     # Many small videos rather than a few large ones: with 40 per class the model memorised the training videos'
     # backgrounds (train loss falling, validation at chance); with 600 per class it generalises. 64x64x16 is what the
     # demo model reads (8 frames at 64 px), and keeps generating 6,820 videos near a minute on two cores.
@@ -49,6 +53,16 @@ def _final_weights(run_dir: Path, epochs: int) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def demo_config_file(config: Path | None = None) -> Iterator[Path]:
+    """``config``, or the packaged demo config as a real file (``as_file`` extracts it if the package is zipped)."""
+    if config is not None:
+        yield Path(config)
+        return
+    with resources.as_file(DEMO_CONFIG) as path:
+        yield path
+
+
 def _held_out_video(out_dir: Path, settings: DemoSettings, class_names: tuple[str, ...]) -> tuple[Path, str]:
     """A fresh video drawn with a seed the dataset never used, so the prediction is on truly unseen data."""
     import numpy as np
@@ -66,20 +80,19 @@ def _held_out_video(out_dir: Path, settings: DemoSettings, class_names: tuple[st
 
 def run_demo(settings: DemoSettings = DemoSettings()) -> dict[str, Any]:
     """Run every stage and write ``metrics.json`` plus the pictures under ``settings.out_dir``; returns the metrics."""
-    from videofocalnet.data.synthetic import generate_dataset, pair_accuracy
+    from videofocalnet.data.synthetic import generate_dataset
     from videofocalnet.engine.config import load_config
     from videofocalnet.engine.evaluate import run_evaluation
+    from videofocalnet.engine.metrics import pair_accuracy
     from videofocalnet.engine.train import train
     from videofocalnet.inference.classifier import VideoClassifier
     from videofocalnet.inference.visualize import visualize_video
 
     start = time.perf_counter()
     out = Path(settings.out_dir)
+    if settings.config is not None and not Path(settings.config).is_file():  # before the dataset, not after
+        raise FileNotFoundError(f"demo config {settings.config} not found")
     out.mkdir(parents=True, exist_ok=True)
-    if not Path(settings.config).is_file():
-        raise FileNotFoundError(
-            f"demo config {settings.config} not found: run the demo from a source checkout, or pass --cfg"
-        )
 
     _log(f"1/5 synthetic dataset -> {out / 'data'}")
     info = generate_dataset(
@@ -89,13 +102,14 @@ def run_demo(settings: DemoSettings = DemoSettings()) -> dict[str, Any]:
     )
     data_seconds = time.perf_counter() - start
 
-    cfg = load_config(settings.config, [
-        "DATA.ROOT", str(info.root), "DATA.TRAIN_FILE", str(info.train_list), "DATA.VAL_FILE", str(info.val_list),
-        "DATA.LABEL_LIST", str(info.label_list), "DATA.NUM_CLASSES", str(info.num_classes),
-        "MODEL.NUM_CLASSES", str(info.num_classes), "SEED", str(settings.seed),
-        # the dataset's time-reversal pairs, for AUG.REVERSE_PROB (time reversal with label swap)
-        "AUG.REVERSE_PAIRS", json.dumps([list(p) for p in info.pairs]), *settings.opts,
-    ])
+    with demo_config_file(settings.config) as config_path:
+        cfg = load_config(config_path, [
+            "DATA.ROOT", str(info.root), "DATA.TRAIN_FILE", str(info.train_list), "DATA.VAL_FILE", str(info.val_list),
+            "DATA.LABEL_LIST", str(info.label_list), "DATA.NUM_CLASSES", str(info.num_classes),
+            "MODEL.NUM_CLASSES", str(info.num_classes), "SEED", str(settings.seed),
+            # the dataset's time-reversal pairs, for AUG.REVERSE_PROB (time reversal with label swap)
+            "AUG.REVERSE_PAIRS", json.dumps([list(p) for p in info.pairs]), *settings.opts,
+        ])
     # The last epoch's weights are what we evaluate (no selection on the validation set).
     cfg.SAVE_FREQ = cfg.TRAIN.EPOCHS
     cfg.TRAIN.FINAL_EVAL = False

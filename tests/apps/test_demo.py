@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from videofocalnet.apps.demo import DEMO_CONFIG, DemoSettings, demo_config_file
 from videofocalnet.cli import main
-from videofocalnet.engine.demo import REPO_CONFIG
+from videofocalnet.engine.config import load_config
+
+
+def test_the_demo_config_ships_inside_the_package():
+    """Found through importlib.resources, not by walking up to a source checkout: a wheel runs the demo too."""
+    assert DEMO_CONFIG.is_file()
+    assert DemoSettings().config is None
+    with demo_config_file() as path:
+        cfg = load_config(path, ["AUG.REVERSE_PAIRS", "[[0, 1]]"])  # the demo fills the pairs from the dataset
+    assert cfg.MODEL.TYPE == "video_focalnet_nano" and cfg.DATA.SAMPLER == "class_balanced_both_ways"
+    with demo_config_file(Path("elsewhere.yaml")) as path:
+        assert path == Path("elsewhere.yaml")
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
 def test_short_demo_writes_a_complete_report(tmp_path, capsys):
-    if not REPO_CONFIG.is_file():
-        pytest.skip(f"demo config not found at {REPO_CONFIG} (not a source checkout)")
     out = tmp_path / "demo"
     rc = main(["demo", "--out", str(out), "--videos-per-class", "2", "--val-per-class", "1", "--epochs", "1",
                "--no-progress", "--opts", "DATA.NUM_WORKERS", "0", "DATA.BATCH_SIZE", "4"])

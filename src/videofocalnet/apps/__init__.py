@@ -1,0 +1,1 @@
+"""Applications built from the library's parts, one module each, exposed by thin ``cli`` subcommands (the demo)."""
