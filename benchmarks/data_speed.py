@@ -135,12 +135,15 @@ def rgb_conversion_ms(path: Path, *, sizes: tuple[int, ...] = (64, 340), repeats
     with av.open(str(path)) as container:
         frames = [f for _, f in zip(range(16), container.decode(video=0))]
     for short in sizes:
-        scaled = [f.reformat(width=round(short * f.width / f.height), height=short, format=f.format.name)
-                  for f in frames]
+        scaled = [
+            f.reformat(width=round(short * f.width / f.height), height=short, format=f.format.name) for f in frames
+        ]
         timings: dict[str, list[float]] = {"fresh_context": [], "cached_context": []}
         for _ in range(repeats):
-            for name, convert in (("fresh_context", lambda f: f.to_ndarray(format="rgb24")),
-                                  ("cached_context", _frame_to_rgb)):
+            for name, convert in (
+                ("fresh_context", lambda f: f.to_ndarray(format="rgb24")),
+                ("cached_context", _frame_to_rgb),
+            ):
                 start = time.perf_counter()
                 for frame in scaled:
                     convert(frame)
@@ -156,9 +159,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--pipelines", nargs="+", default=["train", "test"], choices=["train", "test"])
-    parser.add_argument("--cache-dir", type=Path,
-                        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                        / "videofocalnet" / "bench_videos")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "videofocalnet" / "bench_videos",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
 
@@ -170,8 +175,12 @@ def main() -> int:
         common = dict(list_file=list_file, root=args.cache_dir, num_frames=8, sampling="tsn", seed=0)
         configs = {
             "train": dict(mode="train", train_transform=TrainTransform()),
-            "test": dict(mode="test", num_clips=4, num_crops=3,
-                         eval_transform=EvalTransform(short_side=224, crop=224, num_crops=3)),
+            "test": dict(
+                mode="test",
+                num_clips=4,
+                num_crops=3,
+                eval_transform=EvalTransform(short_side=224, crop=224, num_crops=3),
+            ),
         }
         rows = []
         for pipeline in args.pipelines:
@@ -187,28 +196,55 @@ def main() -> int:
                     row[f"{name}_runs"] = runs
                 row["speedup"] = row["sparse_clips_per_s"] / row["whole_decode_clips_per_s"]
                 rows.append(row)
-                print(f"  {pipeline:5s} workers={workers}: sparse {row['sparse_clips_per_s']:.2f} clips/s, "
-                      f"whole-decode {row['whole_decode_clips_per_s']:.2f} clips/s", flush=True)
+                print(
+                    f"  {pipeline:5s} workers={workers}: sparse {row['sparse_clips_per_s']:.2f} clips/s, "
+                    f"whole-decode {row['whole_decode_clips_per_s']:.2f} clips/s",
+                    flush=True,
+                )
 
     print()
-    print(f"{args.num_videos} videos {WIDTH}x{HEIGHT}, {SECONDS}s @ {FPS} fps, H.264 gop {GOP}; "
-          f"median of {args.repeats} epochs; {os.cpu_count()} CPUs")
+    print(
+        f"{args.num_videos} videos {WIDTH}x{HEIGHT}, {SECONDS}s @ {FPS} fps, H.264 gop {GOP}; "
+        f"median of {args.repeats} epochs; {os.cpu_count()} CPUs"
+    )
     header = f"| {'pipeline':<24} | workers | sparse clips/s | whole-decode clips/s | speedup |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for r in rows:
         label = "train (TSN 8f, 224)" if r["pipeline"] == "train" else "test (4 clips x 3 crops)"
-        print(f"| {label:<24} | {r['workers']:>7} | {r['sparse_clips_per_s']:>14.2f} | "
-              f"{r['whole_decode_clips_per_s']:>20.2f} | {r['speedup']:>6.2f}x |")
+        print(
+            f"| {label:<24} | {r['workers']:>7} | {r['sparse_clips_per_s']:>14.2f} | "
+            f"{r['whole_decode_clips_per_s']:>20.2f} | {r['speedup']:>6.2f}x |"
+        )
     rgb = rgb_conversion_ms(paths[0])
-    print("\nYUV -> RGB per frame (median ms): " + "; ".join(
-        f"short side {short}: fresh swscale context {r['fresh_context']:.3f}, cached {r['cached_context']:.3f} "
-        f"({r['fresh_context'] / r['cached_context']:.0f}x)" for short, r in rgb.items()))
+    print(
+        "\nYUV -> RGB per frame (median ms): "
+        + "; ".join(
+            f"short side {short}: fresh swscale context {r['fresh_context']:.3f}, cached {r['cached_context']:.3f} "
+            f"({r['fresh_context'] / r['cached_context']:.0f}x)"
+            for short, r in rgb.items()
+        )
+    )
     if args.json:
-        args.json.write_text(json.dumps(dict(rgb_conversion_ms=rgb,
-            videos=args.num_videos, width=WIDTH, height=HEIGHT, fps=FPS, seconds=SECONDS, gop=GOP,
-            repeats=args.repeats, cpus=os.cpu_count(), torch=torch.__version__, python=platform.python_version(),
-            results=rows), indent=2))
+        args.json.write_text(
+            json.dumps(
+                dict(
+                    rgb_conversion_ms=rgb,
+                    videos=args.num_videos,
+                    width=WIDTH,
+                    height=HEIGHT,
+                    fps=FPS,
+                    seconds=SECONDS,
+                    gop=GOP,
+                    repeats=args.repeats,
+                    cpus=os.cpu_count(),
+                    torch=torch.__version__,
+                    python=platform.python_version(),
+                    results=rows,
+                ),
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -49,6 +49,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from videofocalnet.data.dataset import VideoDataset, sample_seed
 from videofocalnet.data.decode import read_all_frames
+from videofocalnet.data.loader import SAMPLERS, ClassBalancedSampler
 from videofocalnet.data.sampling import tsn_indices
 from videofocalnet.data.synthetic import (
     SQUARE_CLASS_NAMES,
@@ -56,7 +57,6 @@ from videofocalnet.data.synthetic import (
     generate_dataset,
     moving_squares,
 )
-from videofocalnet.data.loader import SAMPLERS, ClassBalancedSampler
 from videofocalnet.data.transforms import EvalTransform, TrainTransform, reversal_label_map, time_reverse
 from videofocalnet.engine.metrics import pair_accuracy
 from videofocalnet.models.design_space import VARIANTS, build_variant
@@ -72,8 +72,19 @@ class ClipBank(Dataset):
     ``ClassBalancedSampler`` plays the clip backwards under the label ``reverse_label_map`` gives.
     """
 
-    def __init__(self, list_file: Path, root: Path, *, num_frames: int, train: bool, transform, seed: int,
-                 desc: str, progress: bool = True, reverse_label_map: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        list_file: Path,
+        root: Path,
+        *,
+        num_frames: int,
+        train: bool,
+        transform,
+        seed: int,
+        desc: str,
+        progress: bool = True,
+        reverse_label_map: list[int] | None = None,
+    ) -> None:
         from tqdm.auto import tqdm
 
         listing = VideoDataset(list_file=list_file, root=root, num_frames=num_frames, mode="val")  # parses the list
@@ -155,8 +166,9 @@ def evaluate(model: torch.nn.Module, loader: DataLoader) -> tuple[torch.Tensor, 
     return torch.cat(scores), torch.cat(labels)
 
 
-def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, train_set: ClipBank,
-                val_loader: DataLoader, pairs) -> dict:
+def run_variant(
+    variant: str, args: argparse.Namespace, model_kwargs: dict, train_set: ClipBank, val_loader: DataLoader, pairs
+) -> dict:
     torch.manual_seed(args.seed)  # identical initial draws wherever two variants share a module
     if variant in REFERENCE_CNNS:
         model = ReferenceCNN3d(num_classes=model_kwargs["num_classes"], norm=REFERENCE_CNNS[variant])
@@ -167,17 +179,29 @@ def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, trai
     report = count_flops(model, num_frames=args.frames, img_size=args.size)
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr
+    )
     order = torch.Generator().manual_seed(args.seed)  # same batch order for every variant
     sampler = None
     if args.sampler != "random":
-        sampler = ClassBalancedSampler(train_set.labels, num_classes=model_kwargs["num_classes"],
-                                       reverse_label_map=reversal_label_map(pairs, model_kwargs["num_classes"]),
-                                       reverse_prob=args.reverse_prob, both_ways=args.sampler.endswith("both_ways"),
-                                       seed=args.seed)
-    loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, shuffle=sampler is None,
-                        generator=order, drop_last=True, num_workers=0)
+        sampler = ClassBalancedSampler(
+            train_set.labels,
+            num_classes=model_kwargs["num_classes"],
+            reverse_label_map=reversal_label_map(pairs, model_kwargs["num_classes"]),
+            reverse_prob=args.reverse_prob,
+            both_ways=args.sampler.endswith("both_ways"),
+            seed=args.seed,
+        )
+    loader = DataLoader(
+        train_set,
+        batch_size=args.batch_size,
+        sampler=sampler,
+        shuffle=sampler is None,
+        generator=order,
+        drop_last=True,
+        num_workers=0,
+    )
     steps_per_epoch = len(loader)
     total = args.epochs * steps_per_epoch
     from tqdm.auto import tqdm
@@ -205,23 +229,36 @@ def run_variant(variant: str, args: argparse.Namespace, model_kwargs: dict, trai
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
         if args.log:
             with open(args.log, "a") as f:
-                f.write(json.dumps(dict(variant=variant, epoch=epoch, mean_loss=epoch_loss,
-                                        elapsed_s=time.perf_counter() - start)) + "\n")
+                f.write(
+                    json.dumps(
+                        dict(variant=variant, epoch=epoch, mean_loss=epoch_loss, elapsed_s=time.perf_counter() - start)
+                    )
+                    + "\n"
+                )
     train_s = time.perf_counter() - start
     bar.close()
     scores, labels = evaluate(model, val_loader)
     wall_s = time.perf_counter() - start
     cpu_s = time.process_time() - cpu_start  # all threads; what wall time would be on an idle single core
     return dict(
-        variant=variant, params=report.params, gmacs=report.gmacs,
-        top1=float((scores.argmax(1) == labels).float().mean()), pair_acc=pair_accuracy(scores, labels, pairs),
-        final_loss=epoch_loss, train_s=train_s, wall_s=wall_s, cpu_s=cpu_s, threads=torch.get_num_threads(),
-        epochs=args.epochs, steps=total,
+        variant=variant,
+        params=report.params,
+        gmacs=report.gmacs,
+        top1=float((scores.argmax(1) == labels).float().mean()),
+        pair_acc=pair_accuracy(scores, labels, pairs),
+        final_loss=epoch_loss,
+        train_s=train_s,
+        wall_s=wall_s,
+        cpu_s=cpu_s,
+        threads=torch.get_num_threads(),
+        epochs=args.epochs,
+        steps=total,
     )
 
 
-def run_variants(args: argparse.Namespace, model_kwargs: dict, train_set: Dataset, val_loader: DataLoader,
-                 pairs) -> list[dict]:
+def run_variants(
+    args: argparse.Namespace, model_kwargs: dict, train_set: Dataset, val_loader: DataLoader, pairs
+) -> list[dict]:
     """``run_variant`` for each of ``args.variants`` in this process, one JSON line per finished variant."""
     rows = []
     for variant in args.variants:
@@ -231,20 +268,29 @@ def run_variants(args: argparse.Namespace, model_kwargs: dict, train_set: Datase
 
 
 def format_table(rows: list[dict]) -> str:
-    head = (f"| {'variant':<10} | {'params (M)':>10} | {'GMACs':>7} | {'top-1 %':>7} | {'pair acc %':>10} "
-            f"| {'wall (s)':>8} | {'CPU (s)':>7} |")
+    head = (
+        f"| {'variant':<10} | {'params (M)':>10} | {'GMACs':>7} | {'top-1 %':>7} | {'pair acc %':>10} "
+        f"| {'wall (s)':>8} | {'CPU (s)':>7} |"
+    )
     sep = "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"
     lines = [head, sep]
     for r in rows:
-        lines.append(f"| {r['variant']:<10} | {r['params'] / 1e6:>10.3f} | {r['gmacs']:>7.3f} | {100 * r['top1']:>7.1f} "
-                     f"| {100 * r['pair_acc']:>10.1f} | {r['wall_s']:>8.0f} | {r['cpu_s']:>7.0f} |")
+        lines.append(
+            f"| {r['variant']:<10} | {r['params'] / 1e6:>10.3f} | {r['gmacs']:>7.3f} | {100 * r['top1']:>7.1f} "
+            f"| {100 * r['pair_acc']:>10.1f} | {r['wall_s']:>8.0f} | {r['cpu_s']:>7.0f} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "videofocalnet_synthetic"),
-                   help="dataset directory (generated there if missing or different)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--data",
+        default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "videofocalnet_synthetic"),
+        help="dataset directory (generated there if missing or different)",
+    )
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=[*VARIANTS, *REFERENCE_CNNS])
     p.add_argument("--epochs", type=int, default=18)
     p.add_argument("--batch-size", type=int, default=8)
@@ -262,17 +308,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--video-frames", type=int, default=32, help="frames of the generated videos")
     p.add_argument("--tubelet", type=int, default=1, help="MODEL.TUBELET_SIZE; > 1 lets even `spatial` see time")
     p.add_argument("--sampler", choices=SAMPLERS, default="random", help="as DATA.SAMPLER (synthetic dataset only)")
-    p.add_argument("--reverse-prob", type=float, default=0.0,
-                   help="as AUG.REVERSE_PROB, with the class-balanced samplers (a reversed clip takes its partner's "
-                        "label)")
+    p.add_argument(
+        "--reverse-prob",
+        type=float,
+        default=0.0,
+        help="as AUG.REVERSE_PROB, with the class-balanced samplers (a reversed clip takes its partner's label)",
+    )
     p.add_argument("--val-per-class", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--json", default=None, help="also write the rows (and settings) to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="train this many variants at once, each in its own process with --threads (default 1) "
-                        "threads; the table then comes from their --json files")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="train this many variants at once, each in its own process with --threads (default 1) "
+        "threads; the table then comes from their --json files",
+    )
     p.add_argument("--log", default=None, help="append one JSON line per finished epoch to this file")
     args = p.parse_args(argv)
     if args.threads:
@@ -284,30 +337,61 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset == "squares":
         return run_squares(args)
 
-    info = generate_dataset(args.data, videos_per_class=args.videos_per_class, val_per_class=args.val_per_class,
-                            seed=args.seed, size=args.video_size, num_frames=args.video_frames,
-                            progress=not args.quiet)
+    info = generate_dataset(
+        args.data,
+        videos_per_class=args.videos_per_class,
+        val_per_class=args.val_per_class,
+        seed=args.seed,
+        size=args.video_size,
+        num_frames=args.video_frames,
+        progress=not args.quiet,
+    )
     if args.jobs > 1 and len(args.variants) > 1:
         rows = run_in_processes(args)
         print_table(args, rows, num_train=info.num_train, num_val=info.num_val, num_classes=info.num_classes)
         return 0
     # Random-resized crop from the 96 px source straight to the model size; colour jitter is off because it costs
     # more CPU than the model at this size and the classes are defined by motion, not colour.
-    train_tf = TrainTransform(short_side=args.size, size=args.size, scale=(0.5, 1.0), flip_prob=0.0,
-                              color_jitter_prob=0.0, grayscale_prob=0.0)
+    train_tf = TrainTransform(
+        short_side=args.size, size=args.size, scale=(0.5, 1.0), flip_prob=0.0, color_jitter_prob=0.0, grayscale_prob=0.0
+    )
     eval_tf = EvalTransform(short_side=args.size, crop=args.size)
     t0 = time.perf_counter()
-    train_set = ClipBank(info.train_list, info.root, num_frames=args.frames, train=True, transform=train_tf,
-                         seed=args.seed, desc="decode train", progress=not args.quiet,
-                         reverse_label_map=reversal_label_map(info.pairs, info.num_classes))
-    val_set = ClipBank(info.val_list, info.root, num_frames=args.frames, train=False, transform=eval_tf,
-                       seed=args.seed, desc="decode val", progress=not args.quiet)
-    print(f"decoded {len(train_set)} train / {len(val_set)} val videos in {time.perf_counter() - t0:.0f} s",
-          file=sys.stderr)
+    train_set = ClipBank(
+        info.train_list,
+        info.root,
+        num_frames=args.frames,
+        train=True,
+        transform=train_tf,
+        seed=args.seed,
+        desc="decode train",
+        progress=not args.quiet,
+        reverse_label_map=reversal_label_map(info.pairs, info.num_classes),
+    )
+    val_set = ClipBank(
+        info.val_list,
+        info.root,
+        num_frames=args.frames,
+        train=False,
+        transform=eval_tf,
+        seed=args.seed,
+        desc="decode val",
+        progress=not args.quiet,
+    )
+    print(
+        f"decoded {len(train_set)} train / {len(val_set)} val videos in {time.perf_counter() - t0:.0f} s",
+        file=sys.stderr,
+    )
     val_loader = DataLoader(val_set, batch_size=32, shuffle=False, num_workers=0)
-    model_kwargs = dict(num_classes=info.num_classes, img_size=args.size, embed_dim=args.embed_dim,
-                        depths=tuple(args.depths), num_frames=args.frames, drop_path_rate=0.0,
-                        tubelet_size=args.tubelet)
+    model_kwargs = dict(
+        num_classes=info.num_classes,
+        img_size=args.size,
+        embed_dim=args.embed_dim,
+        depths=tuple(args.depths),
+        num_frames=args.frames,
+        drop_path_rate=0.0,
+        tubelet_size=args.tubelet,
+    )
 
     rows = run_variants(args, model_kwargs, train_set, val_loader, info.pairs)
     print_table(args, rows, num_train=len(train_set), num_val=len(val_set), num_classes=info.num_classes)
@@ -336,20 +420,33 @@ def run_squares(args: argparse.Namespace) -> int:
         train_set = TensorClips(*moving_squares(n_train, generator=g, size=args.size, num_frames=args.frames))
         val_set = TensorClips(*moving_squares(n_val, generator=g, size=args.size, num_frames=args.frames))
         val_loader = DataLoader(val_set, batch_size=64, shuffle=False, num_workers=0)
-        model_kwargs = dict(num_classes=len(SQUARE_CLASS_NAMES), img_size=args.size, embed_dim=args.embed_dim,
-                            depths=tuple(args.depths), num_frames=args.frames, drop_path_rate=0.0)
+        model_kwargs = dict(
+            num_classes=len(SQUARE_CLASS_NAMES),
+            img_size=args.size,
+            embed_dim=args.embed_dim,
+            depths=tuple(args.depths),
+            num_frames=args.frames,
+            drop_path_rate=0.0,
+        )
         rows = run_variants(args, model_kwargs, train_set, val_loader, SQUARE_PAIRS)
-    print_table(args, rows, num_train=args.videos_per_class * 4, num_val=args.val_per_class * 4,
-                num_classes=len(SQUARE_CLASS_NAMES))
+    print_table(
+        args,
+        rows,
+        num_train=args.videos_per_class * 4,
+        num_val=args.val_per_class * 4,
+        num_classes=len(SQUARE_CLASS_NAMES),
+    )
     return 0
 
 
 def print_table(args: argparse.Namespace, rows: list[dict], *, num_train: int, num_val: int, num_classes: int) -> None:
     threads = sorted({r["threads"] for r in rows})
-    print(f"\n{num_train} train / {num_val} val clips, {args.frames}x{args.size}x{args.size}, {args.epochs} epochs, "
-          f"batch {args.batch_size}, sampler {args.sampler}, tubelet {args.tubelet}, torch threads {threads}, "
-          f"{args.jobs} job(s) at once; "
-          f"chance: top-1 {100 / num_classes:.1f} %, pair accuracy 50 %")
+    print(
+        f"\n{num_train} train / {num_val} val clips, {args.frames}x{args.size}x{args.size}, {args.epochs} epochs, "
+        f"batch {args.batch_size}, sampler {args.sampler}, tubelet {args.tubelet}, torch threads {threads}, "
+        f"{args.jobs} job(s) at once; "
+        f"chance: top-1 {100 / num_classes:.1f} %, pair accuracy 50 %"
+    )
     print(format_table(rows))
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k != "json"}
@@ -362,14 +459,51 @@ def run_in_processes(args: argparse.Namespace) -> list[dict]:
     import subprocess
     import tempfile
 
-    forwarded = ["--data", args.data, "--dataset", args.dataset, "--init", args.init, "--epochs", args.epochs,
-                 "--batch-size", args.batch_size, "--lr", args.lr,
-                 "--weight-decay", args.weight_decay, "--label-smoothing", args.label_smoothing,
-                 "--embed-dim", args.embed_dim, "--depths", *args.depths, "--frames", args.frames, "--size", args.size,
-                 "--videos-per-class", args.videos_per_class, "--val-per-class", args.val_per_class,
-                 "--video-size", args.video_size, "--video-frames", args.video_frames, "--tubelet", args.tubelet,
-                 "--sampler", args.sampler, "--reverse-prob", args.reverse_prob,
-                 "--seed", args.seed, "--threads", args.threads or 1, "--quiet"]
+    forwarded = [
+        "--data",
+        args.data,
+        "--dataset",
+        args.dataset,
+        "--init",
+        args.init,
+        "--epochs",
+        args.epochs,
+        "--batch-size",
+        args.batch_size,
+        "--lr",
+        args.lr,
+        "--weight-decay",
+        args.weight_decay,
+        "--label-smoothing",
+        args.label_smoothing,
+        "--embed-dim",
+        args.embed_dim,
+        "--depths",
+        *args.depths,
+        "--frames",
+        args.frames,
+        "--size",
+        args.size,
+        "--videos-per-class",
+        args.videos_per_class,
+        "--val-per-class",
+        args.val_per_class,
+        "--video-size",
+        args.video_size,
+        "--video-frames",
+        args.video_frames,
+        "--tubelet",
+        args.tubelet,
+        "--sampler",
+        args.sampler,
+        "--reverse-prob",
+        args.reverse_prob,
+        "--seed",
+        args.seed,
+        "--threads",
+        args.threads or 1,
+        "--quiet",
+    ]
     if args.log:
         forwarded += ["--log", args.log]
     with tempfile.TemporaryDirectory() as tmp:

@@ -80,12 +80,16 @@ def _install_shims() -> dict[str, types.ModuleType | None]:
     shims = {
         "timm": module("timm"),
         "timm.models": module("timm.models"),
-        "timm.models.layers": module("timm.models.layers", DropPath=DropPath, to_2tuple=to_2tuple,
-                                     trunc_normal_=trunc_normal_),
+        "timm.models.layers": module(
+            "timm.models.layers", DropPath=DropPath, to_2tuple=to_2tuple, trunc_normal_=trunc_normal_
+        ),
         "timm.models.registry": module("timm.models.registry", register_model=lambda fn: fn),
         "timm.data": module("timm.data", create_transform=None),
-        "timm.data.constants": module("timm.data.constants", IMAGENET_DEFAULT_MEAN=(0.485, 0.456, 0.406),
-                                      IMAGENET_DEFAULT_STD=(0.229, 0.224, 0.225)),
+        "timm.data.constants": module(
+            "timm.data.constants",
+            IMAGENET_DEFAULT_MEAN=(0.485, 0.456, 0.406),
+            IMAGENET_DEFAULT_STD=(0.229, 0.224, 0.225),
+        ),
         "timm.data.transforms": module("timm.data.transforms", str_to_pil_interp=lambda s: s),
         "torchvision": module("torchvision"),
         "torchvision.transforms": module("torchvision.transforms"),
@@ -154,6 +158,7 @@ def make_step(model: nn.Module, phase: str, precision: str, x: torch.Tensor, tar
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
+
     return step
 
 
@@ -233,8 +238,10 @@ def check_agreement(ours: nn.Module, official: nn.Module, config: str) -> dict:
         y_off, y_ours = official(x), ours(x)
         with _autocast("bf16"):
             y_bf16 = ours(x).float()
-    return {"max_abs_diff_fp32": (y_off - y_ours).abs().max().item(),
-            "top1_bf16_equals_fp32": bool((y_bf16.argmax(-1) == y_off.argmax(-1)).all())}
+    return {
+        "max_abs_diff_fp32": (y_off - y_ours).abs().max().item(),
+        "top1_bf16_equals_fp32": bool((y_bf16.argmax(-1) == y_off.argmax(-1)).all()),
+    }
 
 
 def check_reference_top1(reference_dir: Path, official_path: str | None) -> dict:
@@ -258,8 +265,10 @@ def check_reference_top1(reference_dir: Path, official_path: str | None) -> dict
             fp32 = model(x)
             with _autocast("bf16"):
                 bf16 = model(x).float()
-            entry = {"max_abs_diff_fp32_vs_reference": (fp32 - y).abs().max().item(),
-                     "top1_bf16_equals_reference": bool((bf16.argmax(-1) == y.argmax(-1)).all())}
+            entry = {
+                "max_abs_diff_fp32_vs_reference": (fp32 - y).abs().max().item(),
+                "top1_bf16_equals_reference": bool((bf16.argmax(-1) == y.argmax(-1)).all()),
+            }
             if mod is not None:
                 off = mod.VideoFocalNet(**kwargs).eval()
                 off.load_state_dict(tensors, strict=True)
@@ -278,8 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
-    parser.add_argument("--reference-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" /
-                                                      "reference"))
+    parser.add_argument(
+        "--reference-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "reference")
+    )
     parser.add_argument("--json", default=None, help="also write all results to this JSON file")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -290,8 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 5:
         print(f"note: --repeats {args.repeats} < 5; medians are less reliable", file=sys.stderr)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.repeats} runs after "
-          f"{args.warmup} warm-up; ours and official alternate within one process")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.repeats} runs after "
+        f"{args.warmup} warm-up; ours and official alternate within one process"
+    )
     results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(), "runs": []}
     ref_dir = Path(args.reference_dir)
     if ref_dir.is_dir():
@@ -310,15 +322,18 @@ def main(argv: list[str] | None = None) -> int:
         x = torch.randn(batch, frames, 3, size, size)
         target = torch.randint(0, 400, (batch,))
         print(f"\n[{config}] batch {batch}, {frames} frames, {size}x{size}")
-        print(f"{'phase':<8}{'model':<12}{'prec':<6}{'median s':>10}{'min s':>9}{'vs off fp32':>13}"
-              f"{'peak RSS MB':>13}{'+ over base':>13}")
+        print(
+            f"{'phase':<8}{'model':<12}{'prec':<6}{'median s':>10}{'min s':>9}{'vs off fp32':>13}"
+            f"{'peak RSS MB':>13}{'+ over base':>13}"
+        )
         for phase in args.phases:
             steps = {}
             for precision in args.precisions:
                 # forward: "ours" is optimize_for_inference'd, "ours-plain" the plain maths path; training always
                 # runs the plain path (the CPU kernels have no backward), so it has one row
-                steps[("ours", precision)] = make_step(fast if phase == "forward" else ours, phase, precision, x,
-                                                       target)
+                steps[("ours", precision)] = make_step(
+                    fast if phase == "forward" else ours, phase, precision, x, target
+                )
                 if phase == "forward":
                     steps[("ours-plain", precision)] = make_step(ours, phase, precision, x, target)
                 if official is not None:
@@ -328,14 +343,27 @@ def main(argv: list[str] | None = None) -> int:
             for (impl, precision), med in medians.items():
                 ratio = medians[baseline_key] / med if baseline_key in medians else float("nan")
                 mem = {} if args.no_memory else measure_memory(impl, config, precision, phase, args.official)
-                row = {"config": config, "phase": phase, "impl": impl, "precision": precision, "median_s": med,
-                       "min_s": min(times[(impl, precision)]), "times_s": times[(impl, precision)],
-                       "speedup_vs_official_fp32": ratio, **mem}
+                row = {
+                    "config": config,
+                    "phase": phase,
+                    "impl": impl,
+                    "precision": precision,
+                    "median_s": med,
+                    "min_s": min(times[(impl, precision)]),
+                    "times_s": times[(impl, precision)],
+                    "speedup_vs_official_fp32": ratio,
+                    **mem,
+                }
                 results["runs"].append(row)
-                peak = f"{mem['peak_rss_mb']:>13.0f}{mem['peak_over_base_mb']:>13.0f}" if "peak_rss_mb" in mem else (
-                    f"{'-':>13}{'-':>13}" if not mem else f"  {mem.get('error', '')}")
-                print(f"{phase:<8}{impl:<12}{precision:<6}{med:>10.3f}{row['min_s']:>9.3f}{ratio:>12.2f}x{peak}",
-                      flush=True)
+                peak = (
+                    f"{mem['peak_rss_mb']:>13.0f}{mem['peak_over_base_mb']:>13.0f}"
+                    if "peak_rss_mb" in mem
+                    else (f"{'-':>13}{'-':>13}" if not mem else f"  {mem.get('error', '')}")
+                )
+                print(
+                    f"{phase:<8}{impl:<12}{precision:<6}{med:>10.3f}{row['min_s']:>9.3f}{ratio:>12.2f}x{peak}",
+                    flush=True,
+                )
         del ours, fast, official
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

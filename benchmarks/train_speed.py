@@ -85,10 +85,18 @@ def main() -> None:
         bs = args.batch_size or (2 if cfg.DATA.INPUT_SIZE >= 224 else cfg.DATA.BATCH_SIZE)
         for precision in args.precision:
             res = measure(cfg, precision, bs, args.steps, args.repeats, args.warmup)
-            print(json.dumps({"config": str(Path(path).relative_to(REPO)) if Path(path).is_relative_to(REPO)
-                              else path, "model": cfg.MODEL.TYPE,
-                              "input": f"{cfg.DATA.NUM_FRAMES}x{cfg.DATA.INPUT_SIZE}", "batch": bs,
-                              "precision": precision, **res}))
+            print(
+                json.dumps(
+                    {
+                        "config": str(Path(path).relative_to(REPO)) if Path(path).is_relative_to(REPO) else path,
+                        "model": cfg.MODEL.TYPE,
+                        "input": f"{cfg.DATA.NUM_FRAMES}x{cfg.DATA.INPUT_SIZE}",
+                        "batch": bs,
+                        "precision": precision,
+                        **res,
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

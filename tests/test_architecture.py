@@ -106,11 +106,13 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_no_function_longer_than_80_lines():
     lengths = []
-    for name, path in _modules().items():
+    for path in _modules().values():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 assert node.end_lineno is not None
-                lengths.append((node.end_lineno - node.lineno + 1, f"{path.relative_to(SRC)}:{node.lineno} {node.name}"))
+                lengths.append(
+                    (node.end_lineno - node.lineno + 1, f"{path.relative_to(SRC)}:{node.lineno} {node.name}")
+                )
     lengths.sort(reverse=True)
     longest = lengths[0]
     print(f"longest function: {longest[1]} ({longest[0]} lines)")
@@ -119,6 +121,9 @@ def test_no_function_longer_than_80_lines():
 
 
 def test_every_module_says_what_lives_there():
-    missing = [str(path.relative_to(SRC)) for path in _modules().values()
-               if not (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").strip()]
+    missing = [
+        str(path.relative_to(SRC))
+        for path in _modules().values()
+        if not (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").strip()
+    ]
     assert not missing, "modules without a first docstring line: " + ", ".join(missing)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from weights_helpers import assert_imagenet_load, microsoft_from, poison, reference, timm_from_microsoft
 
 from videofocalnet.engine.checkpoint import save_training_state
 from videofocalnet.models import VideoFocalNet
@@ -22,6 +21,7 @@ from videofocalnet.weights import (
     read_checkpoint_config,
     save_weights,
 )
+from weights_helpers import assert_imagenet_load, microsoft_from, poison, reference, timm_from_microsoft
 
 
 # ------------------------------------------------------------------------------------------- unsafe pickles
@@ -106,10 +106,13 @@ def test_safetensors_roundtrip_with_embedded_config(tmp_path: Path, reference_di
     model = VideoFocalNet(**kwargs)
     load_pretrained(model, sd)
     arch = {k: v for k, v in kwargs.items() if k != "img_size"}
-    extra = {"preprocessing": {"num_frames": 4, "input_size": 64, "mean": [123.675, 116.28, 103.53]},
-             "labels": ["a", "b", "c", "d", "e"]}
-    path = save_weights(tmp_path / "ckpt" / "model.safetensors", model,
-                        model_name="video_focalnet_tiny", model_kwargs=arch, extra=extra)
+    extra = {
+        "preprocessing": {"num_frames": 4, "input_size": 64, "mean": [123.675, 116.28, 103.53]},
+        "labels": ["a", "b", "c", "d", "e"],
+    }
+    path = save_weights(
+        tmp_path / "ckpt" / "model.safetensors", model, model_name="video_focalnet_tiny", model_kwargs=arch, extra=extra
+    )
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.json", "model.safetensors"]  # no temp files
 
     config = read_checkpoint_config(path)
@@ -132,8 +135,13 @@ def test_safetensors_roundtrip_with_embedded_config(tmp_path: Path, reference_di
     assert meta == config and weights.keys() == model.state_dict().keys()
 
     with pytest.raises(ValueError, match="model_name"):
-        save_weights(tmp_path / "x.safetensors", model, model_name="video_focalnet_tiny",
-                     model_kwargs=arch, extra={"model_name": "other"})
+        save_weights(
+            tmp_path / "x.safetensors",
+            model,
+            model_name="video_focalnet_tiny",
+            model_kwargs=arch,
+            extra={"model_name": "other"},
+        )
 
 
 def test_load_model_checkpoint_rejects_foreign_safetensors(tmp_path: Path, reference_dir: Path) -> None:
@@ -146,8 +154,9 @@ def test_load_model_checkpoint_rejects_foreign_safetensors(tmp_path: Path, refer
 def test_safetensors_weights_with_json_sidecar(tmp_path):
     lin = torch.nn.Linear(3, 2)
     shared = {"a.weight": lin.weight, "b.weight": lin.weight, "bias": lin.bias}  # shared storage is handled
-    save_weights(tmp_path / "best.safetensors", shared, model_name="x", model_kwargs={},
-                 extra={"metrics": {"top1": 50.0}})
+    save_weights(
+        tmp_path / "best.safetensors", shared, model_name="x", model_kwargs={}, extra={"metrics": {"top1": 50.0}}
+    )
     weights, meta = load_weights(tmp_path / "best.safetensors")
     assert torch.equal(weights["a.weight"], lin.weight) and torch.equal(weights["b.weight"], lin.weight)
     assert meta["metrics"]["top1"] == 50.0
@@ -157,8 +166,16 @@ def test_safetensors_weights_with_json_sidecar(tmp_path):
 def test_training_state_weights_keep_the_ema_apart(tmp_path: Path) -> None:
     lin = torch.nn.Linear(3, 2)
     ema = {k: v + 1 for k, v in lin.state_dict().items()}
-    save_training_state(tmp_path / "last.pt", {"model": lin.state_dict(), "ema": ema, "epoch": 3,
-                                               "optimizer": {"state": {}}, "config": {"MODEL": {"TYPE": "x"}}})
+    save_training_state(
+        tmp_path / "last.pt",
+        {
+            "model": lin.state_dict(),
+            "ema": ema,
+            "epoch": 3,
+            "optimizer": {"state": {}},
+            "config": {"MODEL": {"TYPE": "x"}},
+        },
+    )
     weights, meta = load_weights(tmp_path / "last.pt")
     assert torch.equal(weights["weight"], lin.weight) and torch.equal(meta["ema_state_dict"]["bias"], lin.bias + 1)
     assert meta["epoch"] == 3 and meta["config"] == {"MODEL": {"TYPE": "x"}} and "optimizer" not in meta

@@ -22,8 +22,9 @@ import json
 import os
 import pickle
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -35,8 +36,14 @@ from videofocalnet.models.pretrained import LoadReport, apply_pretrained, find_m
 from videofocalnet.models.registry import create_model
 
 __all__ = [
-    "FMT_OURS", "UnsafeCheckpointError", "load_model_checkpoint", "load_pretrained", "load_state_dict_file",
-    "load_weights", "read_checkpoint_config", "save_weights",
+    "FMT_OURS",
+    "UnsafeCheckpointError",
+    "load_model_checkpoint",
+    "load_pretrained",
+    "load_state_dict_file",
+    "load_weights",
+    "read_checkpoint_config",
+    "save_weights",
 ]
 
 FORMAT_VERSION = 1
@@ -72,14 +79,15 @@ def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
                 obj = obj[key]
                 break
     if not isinstance(obj, Mapping) or not obj:
-        raise CheckpointMismatchError(f"{path}: expected a state dict or {{'model': state_dict, ...}}, "
-                                      f"got {type(obj).__name__}")
+        raise CheckpointMismatchError(
+            f"{path}: expected a state dict or {{'model': state_dict, ...}}, got {type(obj).__name__}"
+        )
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointMismatchError(f"{path}: state dict entries that are not tensors: {bad[:5]}")
     sd = dict(obj)
     if all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
     return sd
 
 
@@ -195,8 +203,9 @@ def _read_metadata(path: Path) -> dict | None:
         raise CheckpointMismatchError(f"{path}: metadata '{METADATA_KEY}' is not valid JSON ({exc})") from None
 
 
-def load_weights(path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
-                 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_weights(
+    path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read our weights and their metadata: a ``.safetensors`` file (the embedded config, else the JSON sidecar,
     else ``{}``) or a ``last.pt`` training state.
 
@@ -227,12 +236,15 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if not _is_safetensors(path):
-        raise CheckpointMismatchError(f"{path}: not a safetensors file; convert it with "
-                                      "`videofocalnet convert-weights`")
+        raise CheckpointMismatchError(
+            f"{path}: not a safetensors file; convert it with `videofocalnet convert-weights`"
+        )
     config = _read_metadata(path)
     if config is None:
-        raise CheckpointMismatchError(f"{path}: safetensors file without '{METADATA_KEY}' metadata (not written by "
-                                      "videofocalnet); load it with load_pretrained(model, path) instead")
+        raise CheckpointMismatchError(
+            f"{path}: safetensors file without '{METADATA_KEY}' metadata (not written by "
+            "videofocalnet); load it with load_pretrained(model, path) instead"
+        )
     version = config.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointMismatchError(f"{path}: format_version {version!r}, this version reads {FORMAT_VERSION}")
@@ -242,8 +254,9 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict:
     return config
 
 
-def load_model_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
-                          ) -> tuple[nn.Module, dict]:
+def load_model_checkpoint(
+    path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict]:
     """Rebuild the model from the embedded config and load the weights strictly. Returns (model, config)."""
     config = read_checkpoint_config(path)
     model = create_model(config["model_name"], **config["model_kwargs"])

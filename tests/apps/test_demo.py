@@ -29,8 +29,25 @@ def test_the_demo_config_ships_inside_the_package():
 @pytest.mark.usefixtures("one_torch_thread")
 def test_short_demo_writes_a_complete_report(tmp_path, capsys):
     out = tmp_path / "demo"
-    rc = main(["demo", "--out", str(out), "--videos-per-class", "2", "--val-per-class", "1", "--epochs", "1",
-               "--no-progress", "--opts", "DATA.NUM_WORKERS", "0", "DATA.BATCH_SIZE", "4"])
+    rc = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--videos-per-class",
+            "2",
+            "--val-per-class",
+            "1",
+            "--epochs",
+            "1",
+            "--no-progress",
+            "--opts",
+            "DATA.NUM_WORKERS",
+            "0",
+            "DATA.BATCH_SIZE",
+            "4",
+        ]
+    )
     assert rc == 0
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("top1", "top5", "pair_accuracy"):
@@ -50,6 +67,26 @@ def test_short_demo_writes_a_complete_report(tmp_path, capsys):
 
     # A second run reuses the dataset and the finished training run.
     before = (out / "run" / "epoch_0001.safetensors").stat().st_mtime_ns
-    assert main(["demo", "--out", str(out), "--videos-per-class", "2", "--val-per-class", "1", "--epochs", "1",
-                 "--no-progress", "--opts", "DATA.NUM_WORKERS", "0", "DATA.BATCH_SIZE", "4"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--out",
+                str(out),
+                "--videos-per-class",
+                "2",
+                "--val-per-class",
+                "1",
+                "--epochs",
+                "1",
+                "--no-progress",
+                "--opts",
+                "DATA.NUM_WORKERS",
+                "0",
+                "DATA.BATCH_SIZE",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert (out / "run" / "epoch_0001.safetensors").stat().st_mtime_ns == before

@@ -135,8 +135,19 @@ def test_prepare_data_kinetics_then_check_data(videos: Path, tmp_path: Path, run
     with (ann / "validate.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows([header, ["running", "c", 0, 10, "val"]])
     out = tmp_path / "lists"
-    result = cli("prepare-data", "kinetics400", "--annotations", ann / "train.csv", ann / "validate.csv",
-                 "--videos", videos, "--out", out, "--ext", "mp4")
+    result = cli(
+        "prepare-data",
+        "kinetics400",
+        "--annotations",
+        ann / "train.csv",
+        ann / "validate.csv",
+        "--videos",
+        videos,
+        "--out",
+        out,
+        "--ext",
+        "mp4",
+    )
     assert result.returncode == 0, result.stderr
     assert "train: 2 entries" in result.stdout and "1 missing videos" in result.stdout
     assert "gone_000000_000010" in result.stdout
@@ -154,10 +165,12 @@ def test_prepare_data_bad_annotation_exits_two(tmp_path: Path, run_cli) -> None:
     (tmp_path / "Diving48_vocab.json").write_text(json.dumps([["Back", "Dive", "NoTwis", "PIKE"]]))
     (tmp_path / "Diving48_V2_train.json").write_text(json.dumps([{"vid_name": "x", "label": "Back"}]))
     (tmp_path / "v").mkdir()
-    code, _, err = run_cli("prepare-data", "diving48", "--annotations", tmp_path, "--videos", tmp_path / "v",
-                           "--out", tmp_path / "o")
+    code, _, err = run_cli(
+        "prepare-data", "diving48", "--annotations", tmp_path, "--videos", tmp_path / "v", "--out", tmp_path / "o"
+    )
     assert code == 2
     assert "Diving48_V2_train.json: entry 0 (x): label 'Back'" in err
-    code, _, err = run_cli("prepare-data", "ucf101", "--annotations", tmp_path, "--videos", tmp_path / "v",
-                           "--out", tmp_path / "o")
+    code, _, err = run_cli(
+        "prepare-data", "ucf101", "--annotations", tmp_path, "--videos", tmp_path / "v", "--out", tmp_path / "o"
+    )
     assert code == 2 and "invalid choice" in err

@@ -16,8 +16,9 @@ from inference_helpers import LABELS, bikes_path, moving_shapes, save_tiny_check
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "videofocalnet", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "videofocalnet", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +34,22 @@ def test_predict_folder_json_csv_and_bad_file(checkpoint: Path, tmp_path: Path) 
     write_h264(folder / "a.mp4", moving_shapes(24, 64, 96, seed=3))
     write_h264(folder / "b.mp4", moving_shapes(30, 80, 64, seed=4))
     (folder / "c.mp4").write_bytes(b"\x00" * 100)  # unreadable: reported, the others still predicted
-    proc = cli("predict", folder, "--checkpoint", checkpoint, "--views", "2x3", "--topk", "2", "--json",
-               tmp_path / "out.json", "--csv", tmp_path / "out.csv", "--no-progress", cwd=tmp_path)
+    proc = cli(
+        "predict",
+        folder,
+        "--checkpoint",
+        checkpoint,
+        "--views",
+        "2x3",
+        "--topk",
+        "2",
+        "--json",
+        tmp_path / "out.json",
+        "--csv",
+        tmp_path / "out.csv",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "c.mp4" in proc.stderr and "1 of 3 videos failed" in proc.stderr
     data = json.loads((tmp_path / "out.json").read_text())
@@ -54,8 +69,22 @@ def test_predict_folder_json_csv_and_bad_file(checkpoint: Path, tmp_path: Path) 
 
 def test_predict_timeline_on_bikes(checkpoint: Path, tmp_path: Path) -> None:
     bikes = bikes_path()
-    proc = cli("predict", bikes, "--checkpoint", checkpoint, "--window", "4", "--stride", "3", "--out-dir",
-               tmp_path / "tl", "--json", tmp_path / "all.json", "--no-progress", cwd=tmp_path)
+    proc = cli(
+        "predict",
+        bikes,
+        "--checkpoint",
+        checkpoint,
+        "--window",
+        "4",
+        "--stride",
+        "3",
+        "--out-dir",
+        tmp_path / "tl",
+        "--json",
+        tmp_path / "all.json",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     timeline = json.loads((tmp_path / "tl" / "bikes.timeline.json").read_text())
     assert [(w["start_frame"], w["end_frame"]) for w in timeline["windows"]] == [(0, 100), (75, 175), (150, 250)]
@@ -66,8 +95,18 @@ def test_predict_timeline_on_bikes(checkpoint: Path, tmp_path: Path) -> None:
 
 def test_export_onnx(checkpoint: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    proc = cli("export", "--checkpoint", checkpoint, "--format", "onnx", "--out", tmp_path / "m.onnx",
-               "--frames", "8", cwd=tmp_path)
+    proc = cli(
+        "export",
+        "--checkpoint",
+        checkpoint,
+        "--format",
+        "onnx",
+        "--out",
+        tmp_path / "m.onnx",
+        "--frames",
+        "8",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["input_shape"] == [1, 8, 3, 64, 64] and report["dynamic_axes"] == {"batch": 0}
@@ -78,8 +117,17 @@ def test_export_onnx(checkpoint: Path, tmp_path: Path) -> None:
 def test_visualize_bikes(checkpoint: Path, tmp_path: Path) -> None:
     from PIL import Image
 
-    proc = cli("visualize", bikes_path(), "--checkpoint", checkpoint, "--layers", "first,last", "--out",
-               tmp_path / "viz", cwd=tmp_path)
+    proc = cli(
+        "visualize",
+        bikes_path(),
+        "--checkpoint",
+        checkpoint,
+        "--layers",
+        "first,last",
+        "--out",
+        tmp_path / "viz",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["blocks"] == [0, 3] and report["png"] in proc.stdout

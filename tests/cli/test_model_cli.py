@@ -16,8 +16,9 @@ from videofocalnet.weights import load_model_checkpoint
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "videofocalnet", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "videofocalnet", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
 
 
 def _reference(reference_dir: Path):
@@ -41,8 +42,11 @@ def test_flops_json_tiny() -> None:
 def test_flops_table_lists_published_models() -> None:
     proc = _cli("flops", "--num-classes", "174")
     assert proc.returncode == 0, proc.stderr
-    for name, params in (("video_focalnet_tiny", "49,379,478"), ("video_focalnet_small", "88,561,374"),
-                         ("video_focalnet_base", "157,157,566")):
+    for name, params in (
+        ("video_focalnet_tiny", "49,379,478"),
+        ("video_focalnet_small", "88,561,374"),
+        ("video_focalnet_base", "157,157,566"),
+    ):
         (row,) = [line for line in proc.stdout.splitlines() if line.startswith(name)]
         assert params in row
     bad = _cli("flops", "--model", "video_focalnet_tinny")

@@ -104,7 +104,9 @@ def test_write_read_roundtrip_is_atomic_and_official(tmp_path: Path) -> None:
     write_annotation_list(path, entries)
     assert path.read_text() == "x/1.mp4,0\ny 2.mp4,3,1\nz.webm,12\n"
     assert [(e.path, e.label) for e in read_annotation_list(path)] == [
-        ("x/1.mp4", 0), ("y 2.mp4", (3, 1)), ("z.webm", 12)
+        ("x/1.mp4", 0),
+        ("y 2.mp4", (3, 1)),
+        ("z.webm", 12),
     ]
     assert sorted(p.name for p in path.parent.iterdir()) == ["out.csv"]  # no temporary left behind
     with pytest.raises(AnnotationError, match="a,b.mp4"):
@@ -181,15 +183,7 @@ def dataset(tmp_path: Path) -> tuple[Path, Path]:
     write_video(root / "c.mp4")
     (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
     listing = tmp_path / "train.csv"
-    listing.write_text(
-        "a.mp4,0\n"
-        "sub/b.mp4,1\n"
-        "corrupt.mp4,1\n"
-        "missing.mp4,2\n"
-        "c.mp4,7\n"
-        "a.mp4,0\n"
-        "c.mp4,zz\n"
-    )
+    listing.write_text("a.mp4,0\nsub/b.mp4,1\ncorrupt.mp4,1\nmissing.mp4,2\nc.mp4,7\na.mp4,0\nc.mp4,zz\n")
     return listing, root
 
 

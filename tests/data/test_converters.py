@@ -101,8 +101,11 @@ def test_kinetics_folder_argument_and_extension_filter(kinetics: tuple[Path, Pat
     ann, videos = kinetics
     conversion = convert("kinetics600", [ann], videos, extensions=["mp4"])
     assert [e.path for e in conversion.splits["train"]] == ["zumba/-abc_DEF123_000010_000020.mp4"]
-    assert sorted(conversion.missing["train"]) == ["aaaaaaaaaaa_000000_000010", "bbbbbbbbbbb_000005_000015",
-                                                   "ccccccccccc_000100_000110"]
+    assert sorted(conversion.missing["train"]) == [
+        "aaaaaaaaaaa_000000_000010",
+        "bbbbbbbbbbb_000005_000015",
+        "ccccccccccc_000100_000110",
+    ]
 
 
 def test_kinetics_labelled_test_split_is_kept(tmp_path: Path) -> None:
@@ -159,21 +162,35 @@ def test_kinetics_val_label_unknown_to_train(tmp_path: Path) -> None:
 def test_ssv2_templates_map_through_labels_json(tmp_path: Path) -> None:
     labels = {"Pushing something from left to right": "1", "Moving something up": "0", "Holding something": "2"}
     (tmp_path / "labels.json").write_text(json.dumps(labels))
-    (tmp_path / "train.json").write_text(json.dumps([
-        {"id": "101", "label": "pushing a cup from left to right",
-         "template": "Pushing [something] from left to right", "placeholders": ["a cup"]},
-        {"id": "102", "label": "moving pen up", "template": "Moving [something] up", "placeholders": ["pen"]},
-        {"id": "103", "label": "holding a box", "template": "Holding [something]", "placeholders": ["a box"]},
-    ]))
-    (tmp_path / "validation.json").write_text(json.dumps([
-        {"id": "201", "label": "holding keys", "template": "Holding [something]", "placeholders": ["keys"]},
-    ]))
+    (tmp_path / "train.json").write_text(
+        json.dumps(
+            [
+                {
+                    "id": "101",
+                    "label": "pushing a cup from left to right",
+                    "template": "Pushing [something] from left to right",
+                    "placeholders": ["a cup"],
+                },
+                {"id": "102", "label": "moving pen up", "template": "Moving [something] up", "placeholders": ["pen"]},
+                {"id": "103", "label": "holding a box", "template": "Holding [something]", "placeholders": ["a box"]},
+            ]
+        )
+    )
+    (tmp_path / "validation.json").write_text(
+        json.dumps(
+            [
+                {"id": "201", "label": "holding keys", "template": "Holding [something]", "placeholders": ["keys"]},
+            ]
+        )
+    )
     (tmp_path / "test.json").write_text(json.dumps([{"id": "301"}]))
     touch(tmp_path / "v", "101.webm", "102.webm", "201.webm", "301.webm")
     files = [tmp_path / n for n in ("labels.json", "train.json", "validation.json", "test.json")]
     conversion = convert("ssv2", files, tmp_path / "v")
     assert conversion.class_names == [
-        "Moving something up", "Pushing something from left to right", "Holding something"
+        "Moving something up",
+        "Pushing something from left to right",
+        "Holding something",
     ]
     assert [(e.path, e.label) for e in conversion.splits["train"]] == [("101.webm", 1), ("102.webm", 0)]
     assert [(e.path, e.label) for e in conversion.splits["val"]] == [("201.webm", 2)]
@@ -182,9 +199,14 @@ def test_ssv2_templates_map_through_labels_json(tmp_path: Path) -> None:
 
 def test_ssv2_unknown_template_and_bad_ids(tmp_path: Path) -> None:
     (tmp_path / "labels.json").write_text(json.dumps({"Holding something": "0"}))
-    (tmp_path / "train.json").write_text(json.dumps([
-        {"id": "1", "template": "Holding [something]"}, {"id": "2", "template": "Dropping [something]"},
-    ]))
+    (tmp_path / "train.json").write_text(
+        json.dumps(
+            [
+                {"id": "1", "template": "Holding [something]"},
+                {"id": "2", "template": "Dropping [something]"},
+            ]
+        )
+    )
     (tmp_path / "v").mkdir()
     with pytest.raises(ConversionError, match=r"train\.json: entry 1 \(id 2\): template class 'Dropping something'"):
         convert("ssv2", [tmp_path], tmp_path / "v")
@@ -215,20 +237,29 @@ def test_ssv2_matches_official_names(official_dir: Path, tmp_path: Path) -> None
 def test_diving48_vocab_names_match_official_list(official_dir: Path, tmp_path: Path) -> None:
     official = read_label_list(official_dir / "labels" / "diving_48_labels.csv")
     (tmp_path / "Diving48_vocab.json").write_text(json.dumps([name.split("_") for name in official]))
-    (tmp_path / "Diving48_V2_train.json").write_text(json.dumps([
-        {"vid_name": "-mmq0PT-u8k_00155", "label": 0, "start_frame": 0, "end_frame": 48},
-        {"vid_name": "2x00lRzlTVQ_00000", "label": 47, "start_frame": 0, "end_frame": 80},
-        {"vid_name": "gone_00001", "label": 3, "start_frame": 0, "end_frame": 60},
-    ]))
-    (tmp_path / "Diving48_V2_test.json").write_text(json.dumps([
-        {"vid_name": "test_00007", "label": 12, "start_frame": 0, "end_frame": 50},
-    ]))
+    (tmp_path / "Diving48_V2_train.json").write_text(
+        json.dumps(
+            [
+                {"vid_name": "-mmq0PT-u8k_00155", "label": 0, "start_frame": 0, "end_frame": 48},
+                {"vid_name": "2x00lRzlTVQ_00000", "label": 47, "start_frame": 0, "end_frame": 80},
+                {"vid_name": "gone_00001", "label": 3, "start_frame": 0, "end_frame": 60},
+            ]
+        )
+    )
+    (tmp_path / "Diving48_V2_test.json").write_text(
+        json.dumps(
+            [
+                {"vid_name": "test_00007", "label": 12, "start_frame": 0, "end_frame": 50},
+            ]
+        )
+    )
     touch(tmp_path / "rgb", "-mmq0PT-u8k_00155.mp4", "2x00lRzlTVQ_00000.mp4", "test_00007.mp4")
     conversion = convert("diving48", [tmp_path], tmp_path / "rgb")
     assert conversion.class_names == official
     assert conversion.class_names[0] == "Back_15som_05Twis_FREE"
     assert [(e.path, e.label) for e in conversion.splits["train"]] == [
-        ("-mmq0PT-u8k_00155.mp4", 0), ("2x00lRzlTVQ_00000.mp4", 47)
+        ("-mmq0PT-u8k_00155.mp4", 0),
+        ("2x00lRzlTVQ_00000.mp4", 47),
     ]
     assert [(e.path, e.label) for e in conversion.splits["val"]] == [("test_00007.mp4", 12)]
     assert conversion.missing["train"] == ["gone_00001"]
@@ -280,7 +311,8 @@ def test_activitynet_sorted_by_default_official_order_on_request(official_dir: P
     fixed = convert("activitynet", [path], tmp_path / "v", class_names=official)
     assert fixed.class_names == official
     assert [(e.path, official[e.label]) for e in fixed.splits["train"]] == [
-        ("v_id0.mp4", shuffled[0]), ("v_id1.mp4", shuffled[1])
+        ("v_id0.mp4", shuffled[0]),
+        ("v_id1.mp4", shuffled[1]),
     ]
     with pytest.raises(ConversionError, match=r"1 classes of the annotations are not in it"):
         convert("activitynet", [path], tmp_path / "v", class_names=[n for n in official if n != shuffled[0]])
@@ -303,8 +335,17 @@ def test_registry_and_video_index(tmp_path: Path) -> None:
         convert("ucf101", [], tmp_path)
     with pytest.raises(FileNotFoundError, match="video folder not found"):
         VideoIndex(tmp_path / "nope")
-    touch(tmp_path / "v", "a.MP4", "sub/a.mp4", "sub/b.mp4", ".hidden/c.mp4", "notes.txt", "train/cls/d.mp4",
-          "train/cls/deep/e.mp4", "sub/x/b.mp4")
+    touch(
+        tmp_path / "v",
+        "a.MP4",
+        "sub/a.mp4",
+        "sub/b.mp4",
+        ".hidden/c.mp4",
+        "notes.txt",
+        "train/cls/d.mp4",
+        "train/cls/deep/e.mp4",
+        "sub/x/b.mp4",
+    )
     index = VideoIndex(tmp_path / "v")
     assert index.by_stem == {"a": "a.MP4", "b": "sub/b.mp4", "d": "train/cls/d.mp4"}
     assert index.duplicates == [("a.MP4", "sub/a.mp4"), ("sub/b.mp4", "sub/x/b.mp4")]

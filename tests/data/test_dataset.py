@@ -19,8 +19,9 @@ SMALL_TRAIN = TrainTransform(short_side=32, size=28)
 
 def test_train_sample_shape_label_and_reproducibility(video_dataset_dir):
     root, list_file = video_dataset_dir(n=3)
-    ds = VideoDataset(list_file=list_file, root=root, num_frames=4, mode="train", train_transform=SMALL_TRAIN,
-                      seed=1, num_classes=3)
+    ds = VideoDataset(
+        list_file=list_file, root=root, num_frames=4, mode="train", train_transform=SMALL_TRAIN, seed=1, num_classes=3
+    )
     assert len(ds) == 3
     s = ds[2]
     assert s["video"].shape == (4, 3, 28, 28) and s["video"].dtype == torch.float32
@@ -34,17 +35,33 @@ def test_train_sample_shape_label_and_reproducibility(video_dataset_dir):
 
 def test_val_and_test_views(video_dataset_dir):
     root, list_file = video_dataset_dir(n=2, size=40)
-    val = VideoDataset(list_file=list_file, root=root, num_frames=4, mode="val",
-                       eval_transform=EvalTransform(short_side=32, crop=32))
+    val = VideoDataset(
+        list_file=list_file, root=root, num_frames=4, mode="val", eval_transform=EvalTransform(short_side=32, crop=32)
+    )
     assert val[0]["video"].shape == (4, 3, 32, 32)
-    test = VideoDataset(list_file=list_file, root=root, num_frames=4, mode="test", num_clips=2, num_crops=3,
-                        eval_transform=EvalTransform(short_side=32, crop=32, num_crops=3))
+    test = VideoDataset(
+        list_file=list_file,
+        root=root,
+        num_frames=4,
+        mode="test",
+        num_clips=2,
+        num_crops=3,
+        eval_transform=EvalTransform(short_side=32, crop=32, num_crops=3),
+    )
     views = test[1]["video"]
     assert views.shape == (6, 4, 3, 32, 32)
     # view 1 (clip 0, centre crop) differs from view 4 (clip 1, centre crop) only through the frames sampled
     assert not torch.equal(views[1], views[4])
-    dense = VideoDataset(list_file=list_file, root=root, num_frames=4, frame_interval=2, mode="test",
-                         sampling="dense", num_clips=3, eval_transform=EvalTransform(short_side=32, crop=32))
+    dense = VideoDataset(
+        list_file=list_file,
+        root=root,
+        num_frames=4,
+        frame_interval=2,
+        mode="test",
+        sampling="dense",
+        num_clips=3,
+        eval_transform=EvalTransform(short_side=32, crop=32),
+    )
     assert dense[0]["video"].shape == (3, 4, 3, 32, 32)
 
 
@@ -122,16 +139,22 @@ def test_frame_folder_entries(make_frame_folder, tmp_path, pattern):
     folder = make_frame_folder(num_frames=12, ext="jpg", name="root/clip_a")
     lst = tmp_path / "frames.txt"
     lst.write_text("clip_a 1\n")
-    ds = VideoDataset(list_file=lst, root=folder.parent, num_frames=4, mode="val",
-                      eval_transform=EvalTransform(short_side=32, crop=32))
+    ds = VideoDataset(
+        list_file=lst,
+        root=folder.parent,
+        num_frames=4,
+        mode="val",
+        eval_transform=EvalTransform(short_side=32, crop=32),
+    )
     s = ds[0]
     assert s["video"].shape == (4, 3, 32, 32) and s["label"] == 1
 
 
 def test_time_reversal_augmentation_flips_frames_and_swaps_the_label(video_dataset_dir):
     root, list_file = video_dataset_dir(n=3)
-    common = dict(list_file=list_file, root=root, num_frames=4, mode="train", train_transform=SMALL_TRAIN, seed=1,
-                  num_classes=3)
+    common = dict(
+        list_file=list_file, root=root, num_frames=4, mode="train", train_transform=SMALL_TRAIN, seed=1, num_classes=3
+    )
     plain = VideoDataset(**common)
     always = VideoDataset(**common, reverse_prob=1.0, reverse_label_map=[1, 0, 2])
     for i in range(3):
@@ -202,8 +225,14 @@ def test_decoded_cache_keeps_the_readers_frame_count_and_reports_bad_files(video
     with open_video(root / "class0/v000.mp4") as reader:
         num_frames, frames = cache.load(reader)
         assert num_frames == reader.num_frames == 6 and torch.equal(frames, reader.read(range(6)))
-    ds = VideoDataset(list_file=list_file, root=root, num_frames=4, train_transform=SMALL_TRAIN, num_classes=3,
-                      cache_decoded_bytes=2**20)
+    ds = VideoDataset(
+        list_file=list_file,
+        root=root,
+        num_frames=4,
+        train_transform=SMALL_TRAIN,
+        num_classes=3,
+        cache_decoded_bytes=2**20,
+    )
     assert ds[1]["video"] is None and "v001.mp4" in ds[1]["error"]  # an unreadable file is a bad sample, as before
     with pytest.raises(ValueError, match="max_bytes"):
         DecodedVideoCache(-1)

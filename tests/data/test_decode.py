@@ -63,8 +63,7 @@ def test_long_video_sparse_reads_seek_and_match(make_video, pattern, monkeypatch
 
     seeks = []
     real_seek = decode.VideoReader._seek_decoder
-    monkeypatch.setattr(decode.VideoReader, "_seek_decoder",
-                        lambda self, k: seeks.append(k) or real_seek(self, k))
+    monkeypatch.setattr(decode.VideoReader, "_seek_decoder", lambda self, k: seeks.append(k) or real_seek(self, k))
     idx = [18, 55, 92, 129, 166, 203, 240, 277]  # TSN eval positions: far apart -> one seek each after the first
     got = read_frames(path, idx)
     assert torch.equal(got, everything[idx])

@@ -17,8 +17,15 @@ SMALL_TRAIN = TrainTransform(short_side=32, size=28)
 
 
 def make_ds(root, list_file, mode="train", **kw):
-    return VideoDataset(list_file=list_file, root=root, num_frames=4, mode=mode, train_transform=SMALL_TRAIN,
-                        eval_transform=kw.pop("eval_transform", EvalTransform(short_side=32, crop=32)), **kw)
+    return VideoDataset(
+        list_file=list_file,
+        root=root,
+        num_frames=4,
+        mode=mode,
+        train_transform=SMALL_TRAIN,
+        eval_transform=kw.pop("eval_transform", EvalTransform(short_side=32, crop=32)),
+        **kw,
+    )
 
 
 def test_eval_sampler_covers_every_index_once():
@@ -65,8 +72,12 @@ def test_class_balanced_sampler_balances_after_reversal():
     labels = [0] * 40 + [1] * 3 + [2] * 10 + [3] * 1 + [4] * 6
     label_map = reversal_label_map([[0, 1], [2, 3]], 5)
     world = 2
-    samplers = [ClassBalancedSampler(labels, num_classes=5, reverse_label_map=label_map, reverse_prob=0.5,
-                                     num_replicas=world, rank=k, seed=4) for k in range(world)]
+    samplers = [
+        ClassBalancedSampler(
+            labels, num_classes=5, reverse_label_map=label_map, reverse_prob=0.5, num_replicas=world, rank=k, seed=4
+        )
+        for k in range(world)
+    ]
     for s in samplers:
         s.set_epoch(1)
     per_rank = [list(s) for s in samplers]
@@ -74,7 +85,7 @@ def test_class_balanced_sampler_balances_after_reversal():
     stream = [key for pair in zip(*per_rank) for key in pair]  # rank r holds positions r::world
     final = _final_labels(stream, labels, label_map)
     for start in range(0, 60, 5):  # every run of 5 consecutive samples holds each class once
-        assert sorted(final[start:start + 5]) == [0, 1, 2, 3, 4]
+        assert sorted(final[start : start + 5]) == [0, 1, 2, 3, 4]
     assert all(not rev for i, rev in stream if labels[i] == 4)  # no partner: never reversed
     reversed_share = sum(rev for i, rev in stream if labels[i] != 4) / sum(labels[i] != 4 for i, _ in stream)
     assert 0.3 < reversed_share < 0.7
@@ -82,8 +93,9 @@ def test_class_balanced_sampler_balances_after_reversal():
     class0 = [i for i, _ in stream if labels[i] == 0]
     assert len(set(class0)) == len(class0)
     # deterministic per (seed, epoch), different across epochs
-    again = ClassBalancedSampler(labels, num_classes=5, reverse_label_map=label_map, reverse_prob=0.5,
-                                 num_replicas=world, rank=1, seed=4)
+    again = ClassBalancedSampler(
+        labels, num_classes=5, reverse_label_map=label_map, reverse_prob=0.5, num_replicas=world, rank=1, seed=4
+    )
     again.set_epoch(1)
     assert list(again) == per_rank[1]
     again.set_epoch(2)
@@ -97,28 +109,42 @@ def test_class_balanced_sampler_balances_after_reversal():
 def test_class_balanced_sampler_both_ways_pairs_each_clip_with_its_reversal():
     labels = [0] * 7 + [1] * 5 + [2] * 4  # pair (0, 1); class 2 has no partner
     label_map = reversal_label_map([[0, 1]], 3)
-    sampler = ClassBalancedSampler(labels, num_classes=3, reverse_label_map=label_map, reverse_prob=0.5,
-                                   both_ways=True, seed=1)
+    sampler = ClassBalancedSampler(
+        labels, num_classes=3, reverse_label_map=label_map, reverse_prob=0.5, both_ways=True, seed=1
+    )
     keys = list(sampler)
     assert len(keys) == 16
     for (i, r), (j, q) in zip(keys[0::2], keys[1::2]):
         assert i == j and r != q  # the same video, once each way
     final = _final_labels(keys, labels, label_map)
     for start in range(0, 12, 6):  # every run of 2C = 6 holds each class twice
-        assert sorted(final[start:start + 6]) == [0, 0, 1, 1, 2, 2]
+        assert sorted(final[start : start + 6]) == [0, 0, 1, 1, 2, 2]
     with pytest.raises(ValueError, match="both_ways needs reverse_label_map"):
         ClassBalancedSampler(labels, num_classes=3, both_ways=True)
     # Over 3 ranks (5 samples each, an odd count): a pair never straddles ranks, and the pairs of all ranks, in
     # the order the ranks take them (pair k from rank k mod 3), hold each class once per run of C = 3.
-    shards = [list(ClassBalancedSampler(labels, num_classes=3, reverse_label_map=label_map, reverse_prob=0.5,
-                                        both_ways=True, num_replicas=3, rank=k, seed=1)) for k in range(3)]
+    shards = [
+        list(
+            ClassBalancedSampler(
+                labels,
+                num_classes=3,
+                reverse_label_map=label_map,
+                reverse_prob=0.5,
+                both_ways=True,
+                num_replicas=3,
+                rank=k,
+                seed=1,
+            )
+        )
+        for k in range(3)
+    ]
     assert [len(s) for s in shards] == [5, 5, 5]
     for shard in shards:
         for (i, r), (j, q) in zip(shard[0::2], shard[1::2]):
             assert i == j and r != q
     firsts = [shards[k % 3][2 * (k // 3)] for k in range(9)]  # the first key of every pair, all-rank order
     final = _final_labels(firsts, labels, label_map)
-    assert all(sorted(final[k:k + 3]) == [0, 1, 2] for k in range(0, 9, 3))
+    assert all(sorted(final[k : k + 3]) == [0, 1, 2] for k in range(0, 9, 3))
 
 
 def test_class_balanced_sampler_without_reversal_and_bad_input():
@@ -126,7 +152,7 @@ def test_class_balanced_sampler_without_reversal_and_bad_input():
     keys = list(ClassBalancedSampler(labels, num_classes=3, seed=0))
     assert len(keys) == 6 and not any(rev for _, rev in keys)
     final = [labels[i] for i, _ in keys]
-    assert all(sorted(final[k:k + 2]) == [0, 2] for k in range(0, 6, 2))
+    assert all(sorted(final[k : k + 2]) == [0, 2] for k in range(0, 6, 2))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
         ClassBalancedSampler([0, 2], num_classes=2)
     with pytest.raises(ValueError, match="reverse_label_map"):
@@ -175,8 +201,14 @@ def test_train_and_test_batches(video_dataset_dir):
     batches = list(loader)
     assert len(batches) == 2  # 5 samples, last incomplete batch dropped
     assert batches[0]["video"].shape == (2, 4, 3, 28, 28) and batches[0]["label"].dtype == torch.long
-    test_ds = make_ds(root, list_file, mode="test", num_clips=2, num_crops=3,
-                      eval_transform=EvalTransform(short_side=32, crop=32, num_crops=3))
+    test_ds = make_ds(
+        root,
+        list_file,
+        mode="test",
+        num_clips=2,
+        num_crops=3,
+        eval_transform=EvalTransform(short_side=32, crop=32, num_crops=3),
+    )
     batches = list(build_loader(test_ds, batch_size=2, train=False))
     assert [b["video"].shape[0] for b in batches] == [2, 2, 1]  # eval never drops
     assert batches[0]["video"].shape == (2, 6, 4, 3, 32, 32)
@@ -206,8 +238,7 @@ def test_workers_give_same_batches_and_resume(video_dataset_dir):
     ds = make_ds(root, list_file, seed=3)
 
     def run(num_workers, start_index=0, epochs=(0, 1)):
-        loader = build_loader(ds, batch_size=2, train=True, num_workers=num_workers, seed=9,
-                              start_index=start_index)
+        loader = build_loader(ds, batch_size=2, train=True, num_workers=num_workers, seed=9, start_index=start_index)
         out = []
         for epoch in epochs:
             set_loader_epoch(loader, epoch)

@@ -92,11 +92,13 @@ def test_invalid_arguments(bad):
 def test_view_indices_dispatches_each_mode_to_its_sampler():
     """The one mode -> sampler choice of datasets and inference: same calls, same generator draws."""
     assert view_indices("tsn", 48, 4, 7, num_views=2) == multi_view_tsn_indices(48, 4, 2)
-    assert view_indices("tsn", 48, 4, 7, train=True, generator=gen(3)) == [tsn_indices(48, 4, train=True,
-                                                                                        generator=gen(3))]
+    assert view_indices("tsn", 48, 4, 7, train=True, generator=gen(3)) == [
+        tsn_indices(48, 4, train=True, generator=gen(3))
+    ]
     assert view_indices("dense", 48, 4, 3, num_views=3) == dense_indices(48, 4, 3, train=False, num_views=3)
     assert view_indices("dense", 48, 4, 3, train=True, generator=gen(5)) == dense_indices(
-        48, 4, 3, train=True, generator=gen(5))
+        48, 4, 3, train=True, generator=gen(5)
+    )
     with pytest.raises(ValueError, match="sampling must be one of tsn, dense, got 'uniform'"):
         view_indices("uniform", 48, 4, 1)
 

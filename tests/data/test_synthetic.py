@@ -97,9 +97,16 @@ def test_object_track_follows_the_label(name, field, sign):
         values = getattr(track, field)
         steps = np.diff(values)
         assert np.all(sign * steps >= -1e-9), f"{name}: {field} not monotone: {values}"
-        assert sign * (values[-1] - values[0]) > {"x": 0.3 * SIZE, "y": 0.3 * SIZE,
-                                                  "angle": 0.999 * DEFAULT_STYLE.turn[0] * math.pi,
-                                                  "radius": 0.5 * values.min(), "opacity": 0.99}[field]
+        assert (
+            sign * (values[-1] - values[0])
+            > {
+                "x": 0.3 * SIZE,
+                "y": 0.3 * SIZE,
+                "angle": 0.999 * DEFAULT_STYLE.turn[0] * math.pi,
+                "radius": 0.5 * values.min(),
+                "opacity": 0.99,
+            }[field]
+        )
     _, static = render_video_with_track("static", video_rng(0, "val", 10, 0), size=SIZE, num_frames=FRAMES)
     for field in ("x", "y", "radius", "angle", "opacity"):
         assert np.ptp(getattr(static, field)) == 0
@@ -130,6 +137,7 @@ def _silhouette(harmonics: np.ndarray, angle: float) -> np.ndarray:
 def test_default_outlines_tell_a_half_turn_apart():
     """Rotation direction is ambiguous when an object looks the same after half a turn: an ellipse turned by 100
     degrees one way matches one turned 80 degrees the other way. The default egg-shaped outlines do not repeat."""
+
     def half_turn_overlap(harmonics):
         a, b = _silhouette(harmonics, 0.3), _silhouette(harmonics, 0.3 + math.pi)
         return float(np.minimum(a, b).sum() / np.maximum(a, b).sum())
@@ -215,8 +223,17 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
 
 
 def test_generate_dataset_writes_consistent_decodable_files(tmp_path):
-    kwargs = dict(classes="static,moving_right,moving_left", videos_per_class=2, val_per_class=1, seed=7, size=32,
-                  num_frames=8, fps=8, workers=1, progress=False)
+    kwargs = dict(
+        classes="static,moving_right,moving_left",
+        videos_per_class=2,
+        val_per_class=1,
+        seed=7,
+        size=32,
+        num_frames=8,
+        fps=8,
+        workers=1,
+        progress=False,
+    )
     info = generate_dataset(tmp_path / "a", **kwargs)
     assert info.class_names == ("moving_left", "moving_right", "static")  # canonical order, whatever was asked
     assert info.pairs == ((0, 1),) and info.num_train == 6 and info.num_val == 3
@@ -244,15 +261,19 @@ def test_generate_dataset_writes_consistent_decodable_files(tmp_path):
 
     # Decoded pixels are close to what was rendered (CRF 20 keeps the content).
     rel = info.val_list.read_text().splitlines()[0].rsplit(",", 1)[0]
-    rendered = render_video("moving_left", video_rng(7, "val", CLASS_NAMES.index("moving_left"), 0), size=32,
-                            num_frames=8)
+    rendered = render_video(
+        "moving_left", video_rng(7, "val", CLASS_NAMES.index("moving_left"), 0), size=32, num_frames=8
+    )
     assert np.abs(_decode(root / rel).astype(np.float32) - rendered).mean() < 12
 
     # Same seed -> byte-identical tree, also through the worker pool; different seed -> different videos.
     generate_dataset(tmp_path / "b", **dict(kwargs, workers=2))
     assert _tree_bytes(root) == _tree_bytes(tmp_path / "b")
     generate_dataset(tmp_path / "c", **dict(kwargs, seed=8))
-    assert _tree_bytes(root)["videos/static/train_00000.mp4"] != _tree_bytes(tmp_path / "c")["videos/static/train_00000.mp4"]
+    assert (
+        _tree_bytes(root)["videos/static/train_00000.mp4"]
+        != _tree_bytes(tmp_path / "c")["videos/static/train_00000.mp4"]
+    )
 
     # A complete identical dataset is left alone; changed parameters regenerate.
     video = root / "videos/static/train_00000.mp4"
@@ -265,9 +286,26 @@ def test_generate_dataset_writes_consistent_decodable_files(tmp_path):
 
 def test_cli_make_synthetic(tmp_path):
     out = tmp_path / "syn"
-    cmd = [sys.executable, "-m", "videofocalnet", "make-synthetic", str(out), "--classes", "growing,shrinking",
-           "--videos-per-class", "1", "--val-per-class", "1", "--size", "32", "--frames", "8", "--workers", "1",
-           "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "videofocalnet",
+        "make-synthetic",
+        str(out),
+        "--classes",
+        "growing,shrinking",
+        "--videos-per-class",
+        "1",
+        "--val-per-class",
+        "1",
+        "--size",
+        "32",
+        "--frames",
+        "8",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -282,8 +320,7 @@ def test_style_controls_the_nuisance_factors_and_is_validated():
     from videofocalnet.data.synthetic import DEFAULT_STYLE, SyntheticStyle, render_video_with_track
 
     calm = SyntheticStyle(distractors=(0, 0), jitter=0.0, noise=(0.0, 0.0), main_radius=(0.2, 0.2))
-    frames, track = render_video_with_track("static", video_rng(0, "train", 10, 0), size=32, num_frames=6,
-                                            style=calm)
+    frames, track = render_video_with_track("static", video_rng(0, "train", 10, 0), size=32, num_frames=6, style=calm)
     assert np.allclose(track.radius, 0.2 * 32)
     # no noise, no shake, no distractors: a static clip changes only by the per-frame brightness flicker (< 5 %)
     ratio = frames.astype(np.float64).mean(axis=(1, 2, 3)) / frames.astype(np.float64).mean()
@@ -292,8 +329,14 @@ def test_style_controls_the_nuisance_factors_and_is_validated():
     default = render_video("static", video_rng(0, "train", 10, 0), size=32, num_frames=6)
     assert not np.array_equal(default, frames)
     assert DEFAULT_STYLE.to_dict()["distractors"] == [1, 2]
-    for bad in (dict(noise=(3.0, 1.0)), dict(jitter=-1.0), dict(main_radius=(0.0, 0.1)), dict(travel=(0.1,)),
-                dict(distractors=(0.5, 1.0)), dict(lopsided=(0.5, 0.5), elongation=(0.4, 0.4))):
+    for bad in (
+        dict(noise=(3.0, 1.0)),
+        dict(jitter=-1.0),
+        dict(main_radius=(0.0, 0.1)),
+        dict(travel=(0.1,)),
+        dict(distractors=(0.5, 1.0)),
+        dict(lopsided=(0.5, 0.5), elongation=(0.4, 0.4)),
+    ):
         with pytest.raises(ValueError, match="SyntheticStyle"):
             SyntheticStyle(**bad)
 
@@ -309,8 +352,10 @@ def test_moving_squares_pairs_are_time_reversals():
         cols = [torch.nonzero(m)[:, 1].float().mean().item() for m in mask]
         assert all(int(m.sum()) == 16 for m in mask)
         step = {0: (0, 2), 1: (0, -2), 2: (2, 0), 3: (-2, 0)}[label]  # (rows, cols) -> per frame (dy, dx)
-        assert all(abs(r1 - r0 - step[0]) < 1e-6 and abs(c1 - c0 - step[1]) < 1e-6
-                   for r0, r1, c0, c1 in zip(rows, rows[1:], cols, cols[1:])), (label, rows, cols)
+        assert all(
+            abs(r1 - r0 - step[0]) < 1e-6 and abs(c1 - c0 - step[1]) < 1e-6
+            for r0, r1, c0, c1 in zip(rows, rows[1:], cols, cols[1:])
+        ), (label, rows, cols)
     again, _ = moving_squares(64, generator=torch.Generator().manual_seed(0), size=24, num_frames=6)
     assert torch.equal(clips, again)
     with pytest.raises(ValueError, match="size"):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 import pytest
 import torch
 
@@ -36,7 +35,7 @@ def test_resize_is_per_frame():
 def test_random_resized_crop_params_ranges_and_determinism():
     for seed in range(200):
         top, left, h, w = T.random_resized_crop_params(256, 340, (0.08, 1.0), (3 / 4, 4 / 3), gen(seed))
-        assert 0 <= top and top + h <= 256 and 0 <= left and left + w <= 340
+        assert top >= 0 and top + h <= 256 and left >= 0 and left + w <= 340
         area = h * w / (256 * 340)
         assert 0.07 <= area <= 1.0
     assert T.random_resized_crop_params(256, 340, generator=gen(5)) == T.random_resized_crop_params(
@@ -151,8 +150,9 @@ def test_train_transform_shape_determinism_and_frame_consistency():
 
 def test_train_transform_flip_probability():
     clip = torch.arange(64, dtype=torch.uint8).view(1, 1, 1, 64).expand(1, 3, 64, 64).contiguous()
-    tf = T.TrainTransform(short_side=64, size=64, scale=(1.0, 1.0), ratio=(1.0, 1.0), color_jitter_prob=0,
-                          grayscale_prob=0)
+    tf = T.TrainTransform(
+        short_side=64, size=64, scale=(1.0, 1.0), ratio=(1.0, 1.0), color_jitter_prob=0, grayscale_prob=0
+    )
     flips = sum(bool(tf(clip, gen(s))[0, 0, 0, 0] > tf(clip, gen(s))[0, 0, 0, -1]) for s in range(200))
     assert 70 < flips < 130
 

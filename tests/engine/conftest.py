@@ -25,19 +25,49 @@ def tiny_videos(tmp_path_factory) -> Any:
     from videofocalnet.data.synthetic import generate_dataset
 
     root = tmp_path_factory.mktemp("tiny_videos")
-    return generate_dataset(root, classes=["moving_left", "moving_right", "static"], videos_per_class=4,
-                            val_per_class=3, size=32, num_frames=8, workers=1, progress=False)
+    return generate_dataset(
+        root,
+        classes=["moving_left", "moving_right", "static"],
+        videos_per_class=4,
+        val_per_class=3,
+        size=32,
+        num_frames=8,
+        workers=1,
+        progress=False,
+    )
 
 
 def tiny_config_dict(data, **sections: dict[str, Any]) -> dict[str, Any]:
     cfg: dict[str, Any] = {
-        "DATA": {"ROOT": str(data.root), "TRAIN_FILE": str(data.train_list), "VAL_FILE": str(data.val_list),
-                 "LABEL_LIST": str(data.label_list), "DATASET": "tiny", "NUM_FRAMES": 4, "NUM_CLASSES": 3,
-                 "BATCH_SIZE": 2, "INPUT_SIZE": 32, "NUM_WORKERS": 0, "PIN_MEMORY": False},
-        "MODEL": {"TYPE": "video_focalnet_tiny", "NUM_CLASSES": 3, "DROP_PATH_RATE": 0.0,
-                  "FOCAL": {"EMBED_DIM": 8, "DEPTHS": [1, 1, 1, 1]}},
-        "TRAIN": {"EPOCHS": 2, "WARMUP_EPOCHS": 1, "BASE_LR": 0.5, "WARMUP_LR": 0.01, "MIN_LR": 0.01,
-                  "OPTIMIZER": {"NAME": "sgd"}, "EVAL_FREQ": 0, "FINAL_EVAL": False},
+        "DATA": {
+            "ROOT": str(data.root),
+            "TRAIN_FILE": str(data.train_list),
+            "VAL_FILE": str(data.val_list),
+            "LABEL_LIST": str(data.label_list),
+            "DATASET": "tiny",
+            "NUM_FRAMES": 4,
+            "NUM_CLASSES": 3,
+            "BATCH_SIZE": 2,
+            "INPUT_SIZE": 32,
+            "NUM_WORKERS": 0,
+            "PIN_MEMORY": False,
+        },
+        "MODEL": {
+            "TYPE": "video_focalnet_tiny",
+            "NUM_CLASSES": 3,
+            "DROP_PATH_RATE": 0.0,
+            "FOCAL": {"EMBED_DIM": 8, "DEPTHS": [1, 1, 1, 1]},
+        },
+        "TRAIN": {
+            "EPOCHS": 2,
+            "WARMUP_EPOCHS": 1,
+            "BASE_LR": 0.5,
+            "WARMUP_LR": 0.01,
+            "MIN_LR": 0.01,
+            "OPTIMIZER": {"NAME": "sgd"},
+            "EVAL_FREQ": 0,
+            "FINAL_EVAL": False,
+        },
         "AUG": {"MIXUP": 0.0, "CUTMIX": 0.0},
         "TEST": {"FINAL_NUM_CLIP": 2, "FINAL_NUM_CROP": 3, "BATCH_SIZE": 2},
         "SAVE_FREQ": 0,
@@ -81,21 +111,36 @@ def python_process():
     return run_python
 
 
-def run_cli(*args: str, env_extra: dict[str, str] | None = None, torchrun: int = 0,
-            timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env_extra: dict[str, str] | None = None, torchrun: int = 0, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run ``python -m videofocalnet ...`` (or under ``torch.distributed.run``) in a fresh process."""
     if torchrun:
-        return run_python("-m", "torch.distributed.run", "--nproc_per_node", str(torchrun), "--master_port",
-                          str(_free_port()), "-m", "videofocalnet", *args, env_extra=env_extra, timeout=timeout)
+        return run_python(
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(torchrun),
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "videofocalnet",
+            *args,
+            env_extra=env_extra,
+            timeout=timeout,
+        )
     return run_python("-m", "videofocalnet", *args, env_extra=env_extra, timeout=timeout)
 
 
-def run_python(*args: str, env_extra: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_python(
+    *args: str, env_extra: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """``python ARGS...`` in a fresh one-thread process from the repository root."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _free_port() -> int:

@@ -42,8 +42,15 @@ def test_training_state_is_weights_only_and_restores_rng(tmp_path):
     random.random(), np.random.rand(), torch.rand(1), np.random.randn()  # leave a cached gaussian around
     rng = capture_rng_state()
     expected = (random.random(), np.random.randn(3).tolist(), torch.rand(3).tolist(), random.gauss(0, 1))
-    save_training_state(tmp_path / "s.pt", {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                            "rng": [rng], "progress": {"epoch": 1, "global_step": 7}})
+    save_training_state(
+        tmp_path / "s.pt",
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "rng": [rng],
+            "progress": {"epoch": 1, "global_step": 7},
+        },
+    )
     # the file holds no pickled objects: torch.load with weights_only=True must accept it
     state = torch.load(tmp_path / "s.pt", weights_only=True)
     random.seed(99), np.random.seed(99), torch.manual_seed(99)
@@ -52,7 +59,9 @@ def test_training_state_is_weights_only_and_restores_rng(tmp_path):
     assert again == expected
     opt2 = torch.optim.SGD(torch.nn.Linear(4, 2).parameters(), lr=0.1, momentum=0.9, nesterov=True)
     opt2.load_state_dict(state["optimizer"])
-    assert torch.equal(opt2.state_dict()["state"][0]["momentum_buffer"], opt.state_dict()["state"][0]["momentum_buffer"])
+    assert torch.equal(
+        opt2.state_dict()["state"][0]["momentum_buffer"], opt.state_dict()["state"][0]["momentum_buffer"]
+    )
 
 
 def test_load_training_state_rejects_garbage(tmp_path):

@@ -36,7 +36,9 @@ OURS_VS_OFFICIAL = {
 
 # Keys where our files deliberately differ from the official YAML, and why.
 INTENTIONAL = {
-    "DATA.ROOT", "DATA.TRAIN_FILE", "DATA.VAL_FILE",  # machine-specific paths
+    "DATA.ROOT",
+    "DATA.TRAIN_FILE",
+    "DATA.VAL_FILE",  # machine-specific paths
     "TRAIN.PRETRAINED_PATH",  # same file names, our placeholder folder
     "AUG.MIXUP_PROB",  # YAML says 0.5 but the released code ignores it and mixes every batch: 1.0 is the truth
     "TRAIN.PRECISION",  # official mixed precision comes from the CLI (apex O1 default) = fp16 here
@@ -45,16 +47,42 @@ INTENTIONAL = {
 
 # Hard-coded in the released code (recipe.md); ours makes them keys with these values.
 RECIPE = {
-    "DATA.NUM_FRAMES": 8, "DATA.INPUT_SIZE": 224, "DATA.BATCH_SIZE": 8, "DATA.SAMPLING": "tsn",
-    "DATA.MEAN": [123.675, 116.28, 103.53], "DATA.STD": [58.395, 57.12, 57.375],
-    "TRAIN.OPTIMIZER.NAME": "sgd", "TRAIN.OPTIMIZER.MOMENTUM": 0.9, "TRAIN.OPTIMIZER.NESTEROV": True,
-    "TRAIN.BASE_LR": 0.1, "TRAIN.WARMUP_LR": 1e-3, "TRAIN.MIN_LR": 1e-3, "TRAIN.EPOCHS": 120,
-    "TRAIN.WARMUP_EPOCHS": 20, "TRAIN.CLIP_GRAD": 5.0, "TRAIN.LR_SCHEDULER.NAME": "cosine", "TRAIN.SCALE_LR": True,
-    "AUG.MIXUP": 0.8, "AUG.CUTMIX": 1.0, "AUG.MIXUP_PROB": 1.0, "AUG.MIXUP_SWITCH_PROB": 0.5,
-    "AUG.LABEL_SMOOTH": 0.1, "AUG.COLOR_JITTER": 0.8, "AUG.BRIGHTNESS": 0.4, "AUG.CONTRAST": 0.4,
-    "AUG.SATURATION": 0.2, "AUG.HUE": 0.1, "AUG.GRAY_SCALE": 0.2, "AUG.SCALE": [0.08, 1.0],
-    "AUG.AUTO_AUGMENT": "none", "AUG.REPROB": 0.0, "TEST.FINAL_NUM_CLIP": 4, "TEST.FINAL_NUM_CROP": 3,
-    "TEST.NUM_CLIP": 1, "TEST.NUM_CROP": 1, "MODEL.TUBELET_SIZE": 1,
+    "DATA.NUM_FRAMES": 8,
+    "DATA.INPUT_SIZE": 224,
+    "DATA.BATCH_SIZE": 8,
+    "DATA.SAMPLING": "tsn",
+    "DATA.MEAN": [123.675, 116.28, 103.53],
+    "DATA.STD": [58.395, 57.12, 57.375],
+    "TRAIN.OPTIMIZER.NAME": "sgd",
+    "TRAIN.OPTIMIZER.MOMENTUM": 0.9,
+    "TRAIN.OPTIMIZER.NESTEROV": True,
+    "TRAIN.BASE_LR": 0.1,
+    "TRAIN.WARMUP_LR": 1e-3,
+    "TRAIN.MIN_LR": 1e-3,
+    "TRAIN.EPOCHS": 120,
+    "TRAIN.WARMUP_EPOCHS": 20,
+    "TRAIN.CLIP_GRAD": 5.0,
+    "TRAIN.LR_SCHEDULER.NAME": "cosine",
+    "TRAIN.SCALE_LR": True,
+    "AUG.MIXUP": 0.8,
+    "AUG.CUTMIX": 1.0,
+    "AUG.MIXUP_PROB": 1.0,
+    "AUG.MIXUP_SWITCH_PROB": 0.5,
+    "AUG.LABEL_SMOOTH": 0.1,
+    "AUG.COLOR_JITTER": 0.8,
+    "AUG.BRIGHTNESS": 0.4,
+    "AUG.CONTRAST": 0.4,
+    "AUG.SATURATION": 0.2,
+    "AUG.HUE": 0.1,
+    "AUG.GRAY_SCALE": 0.2,
+    "AUG.SCALE": [0.08, 1.0],
+    "AUG.AUTO_AUGMENT": "none",
+    "AUG.REPROB": 0.0,
+    "TEST.FINAL_NUM_CLIP": 4,
+    "TEST.FINAL_NUM_CROP": 3,
+    "TEST.NUM_CLIP": 1,
+    "TEST.NUM_CROP": 1,
+    "MODEL.TUBELET_SIZE": 1,
 }
 
 
@@ -71,7 +99,7 @@ def test_official_yamls_load_unchanged(official_dir):
                         for sub, v in value.items():
                             assert get_value(cfg, f"{section}.{key}.{sub}") == v, (path, section, key, sub)
                     elif key == "WEIGHT_DECAY":  # "1e-4" is a string to PyYAML
-                        assert cfg.TRAIN.WEIGHT_DECAY == pytest.approx(1e-4)
+                        assert pytest.approx(1e-4) == cfg.TRAIN.WEIGHT_DECAY
                     else:
                         assert get_value(cfg, f"{section}.{key}") == value, (path, section, key)
         assert resolve_model_name(cfg.MODEL.TYPE).startswith("video_focalnet_")
@@ -90,9 +118,9 @@ def test_our_configs_match_official_field_by_field(ours, official_dir):
     for key, value in RECIPE.items():
         assert get_value(mine, key) == pytest.approx(value) if isinstance(value, float) else value, key
     # dataset-specific facts from recipe.md
-    assert mine.AUG.FLIP_RATIO == (0.0 if "ssv2" in ours else 0.5)
-    assert mine.MODEL.DROP_PATH_RATE == {"tiny": 0.2, "small": 0.3, "base": 0.5}[ours.split("_")[2]]
-    assert mine.TRAIN.WEIGHT_DECAY == pytest.approx(1e-4) and mine.TRAIN.OFFICIAL_NO_WEIGHT_DECAY_BUG is False
+    assert (0.0 if "ssv2" in ours else 0.5) == mine.AUG.FLIP_RATIO
+    assert {"tiny": 0.2, "small": 0.3, "base": 0.5}[ours.split("_")[2]] == mine.MODEL.DROP_PATH_RATE
+    assert pytest.approx(1e-4) == mine.TRAIN.WEIGHT_DECAY and mine.TRAIN.OFFICIAL_NO_WEIGHT_DECAY_BUG is False
 
 
 def test_published_model_sizes_from_our_configs():
@@ -110,8 +138,23 @@ def test_published_model_sizes_from_our_configs():
 
 
 def test_opts_are_typed_and_nested():
-    cfg = load_config(None, ["TRAIN.BASE_LR", "5e-2", "MODEL.FOCAL.DEPTHS", "[1, 1, 1, 1]", "TRAIN.EMA.ENABLED",
-                             "true", "TRAIN.CLIP_GRAD", "null", "DATA.NUM_FRAMES", "16", "MODEL.SPEC.X", "3"])
+    cfg = load_config(
+        None,
+        [
+            "TRAIN.BASE_LR",
+            "5e-2",
+            "MODEL.FOCAL.DEPTHS",
+            "[1, 1, 1, 1]",
+            "TRAIN.EMA.ENABLED",
+            "true",
+            "TRAIN.CLIP_GRAD",
+            "null",
+            "DATA.NUM_FRAMES",
+            "16",
+            "MODEL.SPEC.X",
+            "3",
+        ],
+    )
     assert cfg.TRAIN.BASE_LR == 0.05 and isinstance(cfg.TRAIN.BASE_LR, float)
     assert cfg.MODEL.FOCAL.DEPTHS == [1, 1, 1, 1]
     assert cfg.TRAIN.EMA.ENABLED is True and cfg.TRAIN.CLIP_GRAD is None
@@ -138,8 +181,11 @@ def test_bad_overrides_raise_clear_errors(opts, message):
 def test_unknown_key_in_file_names_file_and_suggestion(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("TRAIN:\n  WARMUP_EPOCH: 3\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: unknown config key 'TRAIN.WARMUP_EPOCH'; did you mean "
-                                          r"'TRAIN.WARMUP_EPOCHS'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"bad.yaml: unknown config key 'TRAIN.WARMUP_EPOCH'; did you mean "
+        r"'TRAIN.WARMUP_EPOCHS'",
+    ):
         load_config(path)
 
 
@@ -178,8 +224,19 @@ def test_model_variant_selects_the_design_space_modulation(variant):
     from videofocalnet.engine.build import build_model
     from videofocalnet.models import MODULATIONS
 
-    cfg = load_config(None, ["MODEL.TYPE", "video_focalnet_nano", "DATA.NUM_CLASSES", "5", "DATA.INPUT_SIZE", "64",
-                             "MODEL.VARIANT", variant])
+    cfg = load_config(
+        None,
+        [
+            "MODEL.TYPE",
+            "video_focalnet_nano",
+            "DATA.NUM_CLASSES",
+            "5",
+            "DATA.INPUT_SIZE",
+            "64",
+            "MODEL.VARIANT",
+            variant,
+        ],
+    )
     model = build_model(cfg)
     assert type(model.layers[0].blocks[0].modulation) is MODULATIONS[variant]
 
@@ -196,17 +253,40 @@ def test_time_reversal_keys_reach_the_training_dataset(tiny_videos):
         load_config(None, ["DATA.NUM_CLASSES", "3", "AUG.REVERSE_PROB", "0.5"])
     with pytest.raises(ConfigError, match="AUG.REVERSE_PROB must be in"):
         load_config(None, ["DATA.NUM_CLASSES", "3", "AUG.REVERSE_PROB", "2", "AUG.REVERSE_PAIRS", "[[0, 1]]"])
-    cfg = load_config(None, [
-        "DATA.NUM_CLASSES", "3", "DATA.ROOT", str(tiny_videos.root), "DATA.TRAIN_FILE", str(tiny_videos.train_list),
-        "AUG.REVERSE_PROB", "0.5", "AUG.REVERSE_PAIRS", str([list(p) for p in tiny_videos.pairs]),
-    ])
+    cfg = load_config(
+        None,
+        [
+            "DATA.NUM_CLASSES",
+            "3",
+            "DATA.ROOT",
+            str(tiny_videos.root),
+            "DATA.TRAIN_FILE",
+            str(tiny_videos.train_list),
+            "AUG.REVERSE_PROB",
+            "0.5",
+            "AUG.REVERSE_PAIRS",
+            str([list(p) for p in tiny_videos.pairs]),
+        ],
+    )
     dataset = build_train_dataset(cfg)
     assert dataset.reverse_prob == 0.5 and dataset.reverse_label_map == [1, 0, 2]  # left <-> right, static stays
     assert dataset.decoded_cache is None  # off by default
     with pytest.raises(ValueError, match="outside"):
-        build_train_dataset(load_config(None, [
-            "DATA.NUM_CLASSES", "3", "DATA.TRAIN_FILE", str(tiny_videos.train_list),
-            "AUG.REVERSE_PROB", "0.5", "AUG.REVERSE_PAIRS", "[[0, 3]]"]))
+        build_train_dataset(
+            load_config(
+                None,
+                [
+                    "DATA.NUM_CLASSES",
+                    "3",
+                    "DATA.TRAIN_FILE",
+                    str(tiny_videos.train_list),
+                    "AUG.REVERSE_PROB",
+                    "0.5",
+                    "AUG.REVERSE_PAIRS",
+                    "[[0, 3]]",
+                ],
+            )
+        )
 
 
 def test_cache_decoded_mb_reaches_the_training_dataset(tiny_videos):
@@ -231,8 +311,16 @@ def test_sampler_key_builds_the_class_balanced_sampler(tiny_videos):
     plain = load_config(None, base)
     assert build_train_sampler(plain, build_train_dataset(plain), num_replicas=1, rank=0) is None
     # both ways with AUG.REVERSE_PROB 0: the dataset still gets the pair map, every other clip plays backwards
-    cfg = load_config(None, [*base, "DATA.SAMPLER", "class_balanced_both_ways",
-                             "AUG.REVERSE_PAIRS", str([list(p) for p in tiny_videos.pairs])])
+    cfg = load_config(
+        None,
+        [
+            *base,
+            "DATA.SAMPLER",
+            "class_balanced_both_ways",
+            "AUG.REVERSE_PAIRS",
+            str([list(p) for p in tiny_videos.pairs]),
+        ],
+    )
     dataset = build_train_dataset(cfg)
     sampler = build_train_sampler(cfg, dataset, num_replicas=2, rank=1)
     assert isinstance(sampler, ClassBalancedSampler) and sampler.both_ways and sampler.rank == 1
@@ -255,10 +343,15 @@ def test_enumerated_keys_accept_what_their_implementing_modules_define():
 
     pairs = ["AUG.REVERSE_PAIRS", "[[0, 1]]"]  # class_balanced_both_ways needs them
     registries = {
-        "DATA.SAMPLING": SAMPLING_MODES, "DATA.SAMPLER": SAMPLERS, "MODEL.INIT": tuple(INIT_SCHEMES),
+        "DATA.SAMPLING": SAMPLING_MODES,
+        "DATA.SAMPLER": SAMPLERS,
+        "MODEL.INIT": tuple(INIT_SCHEMES),
         "MODEL.VARIANT": tuple(v for v in VARIANTS if v != "factorized"),
-        "MODEL.DROP_PATH_MODE": get_args(DropPathMode), "TRAIN.OPTIMIZER.NAME": OPTIMIZERS,
-        "TRAIN.LR_SCHEDULER.NAME": SCHEDULES, "DEVICE": DEVICES, "DIST_BACKEND": DIST_BACKENDS,
+        "MODEL.DROP_PATH_MODE": get_args(DropPathMode),
+        "TRAIN.OPTIMIZER.NAME": OPTIMIZERS,
+        "TRAIN.LR_SCHEDULER.NAME": SCHEDULES,
+        "DEVICE": DEVICES,
+        "DIST_BACKEND": DIST_BACKENDS,
     }
     for key, values in registries.items():
         for value in values:

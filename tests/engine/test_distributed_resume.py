@@ -19,8 +19,9 @@ def _state(run_dir):
 @pytest.mark.slow
 def test_two_process_gloo_equals_one_process(write_tiny_config, tmp_path, cli):
     # same global batch (2 x 2 ranks vs 4 x 1); no drop path / mixup so no randomness depends on the rank
-    common = dict(MODEL={"DROP_PATH_RATE": 0.0}, AUG={"MIXUP": 0.0, "CUTMIX": 0.0},
-                  TRAIN={"EPOCHS": 2, "CLIP_GRAD": 1.0})
+    common = dict(
+        MODEL={"DROP_PATH_RATE": 0.0}, AUG={"MIXUP": 0.0, "CUTMIX": 0.0}, TRAIN={"EPOCHS": 2, "CLIP_GRAD": 1.0}
+    )
     one = write_tiny_config("one.yaml", DATA={"BATCH_SIZE": 4}, **common)
     two = write_tiny_config("two.yaml", DATA={"BATCH_SIZE": 2}, **common)
     p1 = cli("train", "--cfg", str(one), "--output", str(tmp_path / "one"), "--no-progress")
@@ -54,11 +55,21 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(write_tiny_config, tmp_p
     # time reversal (classes 0 and 1 are moving left / right) and the training sampler
     cfg = write_tiny_config(
         MODEL={"DROP_PATH_RATE": 0.2},
-        AUG={"MIXUP": 0.8, "CUTMIX": 1.0, "MIXUP_PROB": 0.7, "REVERSE_PROB": 0.5, "REVERSE_PAIRS": [[0, 1]],
-             "FLIP_RATIO": 0.0},
+        AUG={
+            "MIXUP": 0.8,
+            "CUTMIX": 1.0,
+            "MIXUP_PROB": 0.7,
+            "REVERSE_PROB": 0.5,
+            "REVERSE_PAIRS": [[0, 1]],
+            "FLIP_RATIO": 0.0,
+        },
         DATA={"NUM_WORKERS": 1, "SAMPLER": sampler},
-        TRAIN={"EPOCHS": 2, "CHECKPOINT_EVERY_STEPS": 1, "ACCUMULATION_STEPS": 2,
-               "EMA": {"ENABLED": True, "DECAY": 0.9}},
+        TRAIN={
+            "EPOCHS": 2,
+            "CHECKPOINT_EVERY_STEPS": 1,
+            "ACCUMULATION_STEPS": 2,
+            "EMA": {"ENABLED": True, "DECAY": 0.9},
+        },
     )
     ref = cli("train", "--cfg", str(cfg), "--output", str(tmp_path / "ref"), "--no-progress")
     assert ref.returncode == 0, ref.stderr[-3000:]

@@ -16,8 +16,9 @@ from videofocalnet.models import create_model
 
 
 def _tiny(**kw):
-    return create_model("video_focalnet_tiny", embed_dim=8, depths=[1, 1, 1, 1], img_size=32, num_classes=3,
-                        num_frames=4, **kw)
+    return create_model(
+        "video_focalnet_tiny", embed_dim=8, depths=[1, 1, 1, 1], img_size=32, num_classes=3, num_frames=4, **kw
+    )
 
 
 def test_no_decay_on_norms_biases_and_1d():
@@ -115,7 +116,8 @@ def test_soft_target_ce_equals_ce_with_smoothing():
     smooth = 0.1
     soft = F.one_hot(target, 5).float() * (1 - smooth) + smooth / 5
     assert SoftTargetCrossEntropy()(logits, soft).item() == pytest.approx(
-        F.cross_entropy(logits, target, label_smoothing=smooth).item(), rel=1e-6)
+        F.cross_entropy(logits, target, label_smoothing=smooth).item(), rel=1e-6
+    )
     hard = build_criterion(mixup_active=False, label_smoothing=smooth)
     assert hard(logits, target).item() == pytest.approx(SoftTargetCrossEntropy()(logits, soft).item(), rel=1e-6)
     with pytest.raises(ValueError, match="differ in shape"):

@@ -22,8 +22,18 @@ def test_train_then_eval_cli(write_tiny_config, tmp_path, cli):
     run_dir = tmp_path / "run"
     proc = cli("train", "--cfg", str(cfg_path), "--output", str(run_dir), "--opts", "TRAIN.WEIGHT_DECAY", "0.01")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("config.yaml", "run_info.json", "metrics.jsonl", "curves.png", "last.pt", "best.safetensors",
-                 "best.json", "epoch_0001.safetensors", "epoch_0002.safetensors", "result.json"):
+    for name in (
+        "config.yaml",
+        "run_info.json",
+        "metrics.jsonl",
+        "curves.png",
+        "last.pt",
+        "best.safetensors",
+        "best.json",
+        "epoch_0001.safetensors",
+        "epoch_0002.safetensors",
+        "result.json",
+    ):
         assert (run_dir / name).is_file(), name
     saved = load_config(run_dir / "config.yaml")  # the resolved config, --opts included
     assert saved.TRAIN.WEIGHT_DECAY == 0.01 and saved.MODEL.FOCAL.EMBED_DIM == 8
@@ -44,8 +54,21 @@ def test_train_then_eval_cli(write_tiny_config, tmp_path, cli):
 
     # eval of the last epoch's weights from the CLI reproduces the end-of-training 2x3 evaluation exactly
     out = tmp_path / "eval"
-    proc = cli("eval", "--cfg", str(cfg_path), "--checkpoint", str(run_dir / "epoch_0002.safetensors"),
-                   "--views", "2x3", "--output", str(out), "--predictions", "preds.json", "--batch-size", "4")
+    proc = cli(
+        "eval",
+        "--cfg",
+        str(cfg_path),
+        "--checkpoint",
+        str(run_dir / "epoch_0002.safetensors"),
+        "--views",
+        "2x3",
+        "--output",
+        str(out),
+        "--predictions",
+        "preds.json",
+        "--batch-size",
+        "4",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_videos"] == 9 and metrics["views"] == "2x3"
@@ -90,9 +113,23 @@ def test_grad_checkpointing_reaches_the_model(write_tiny_config):
 def test_bf16_training_on_cpu_in_process(write_tiny_config, tmp_path):
     from videofocalnet.engine.train import train
 
-    cfg = load_config(write_tiny_config(), ["TRAIN.PRECISION", "bf16", "TRAIN.EPOCHS", "1", "TRAIN.WARMUP_EPOCHS", "0",
-                                            "TRAIN.ACCUMULATION_STEPS", "2", "TRAIN.OPTIMIZER.NAME", "adamw",
-                                            "DATA.BATCH_SIZE", "3"])
+    cfg = load_config(
+        write_tiny_config(),
+        [
+            "TRAIN.PRECISION",
+            "bf16",
+            "TRAIN.EPOCHS",
+            "1",
+            "TRAIN.WARMUP_EPOCHS",
+            "0",
+            "TRAIN.ACCUMULATION_STEPS",
+            "2",
+            "TRAIN.OPTIMIZER.NAME",
+            "adamw",
+            "DATA.BATCH_SIZE",
+            "3",
+        ],
+    )
     result = train(cfg, output=tmp_path / "bf16", progress=False)
     assert result["global_step"] == 2  # 12 videos / batch 3 = 4 micro-batches / 2 accumulation steps
     steps = [r for r in read_jsonl(tmp_path / "bf16" / "metrics.jsonl") if r["kind"] == "train_step"]
@@ -123,8 +160,21 @@ def test_eval_two_ranks_scores_every_video_once(write_tiny_config, tmp_path, cli
     outs = {}
     for nproc in (0, 2):
         out = tmp_path / f"eval{nproc}"
-        proc = cli("eval", "--cfg", str(cfg_path), "--checkpoint", str(ckpt), "--views", "1x3", "--output",
-                       str(out), "--batch-size", "2", "--no-progress", torchrun=nproc)
+        proc = cli(
+            "eval",
+            "--cfg",
+            str(cfg_path),
+            "--checkpoint",
+            str(ckpt),
+            "--views",
+            "1x3",
+            "--output",
+            str(out),
+            "--batch-size",
+            "2",
+            "--no-progress",
+            torchrun=nproc,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         with open(out / "predictions.csv") as fh:
             outs[nproc] = list(csv.DictReader(fh))
@@ -140,12 +190,28 @@ def test_pretrained_path_initialises_the_model(write_tiny_config, tmp_path):
     from videofocalnet.engine.train import train
     from videofocalnet.weights import save_weights
 
-    cfg = load_config(write_tiny_config(), ["TRAIN.EPOCHS", "1", "TRAIN.WARMUP_EPOCHS", "0", "TRAIN.BASE_LR", "0",
-                                            "TRAIN.WARMUP_LR", "0", "TRAIN.MIN_LR", "0", "DATA.BATCH_SIZE", "6"])
+    cfg = load_config(
+        write_tiny_config(),
+        [
+            "TRAIN.EPOCHS",
+            "1",
+            "TRAIN.WARMUP_EPOCHS",
+            "0",
+            "TRAIN.BASE_LR",
+            "0",
+            "TRAIN.WARMUP_LR",
+            "0",
+            "TRAIN.MIN_LR",
+            "0",
+            "DATA.BATCH_SIZE",
+            "6",
+        ],
+    )
     torch.manual_seed(123)
     source = build_model(cfg)
-    path = save_weights(tmp_path / "pre.safetensors", source, model_name="video_focalnet_tiny",
-                        model_kwargs=model_kwargs(cfg))
+    path = save_weights(
+        tmp_path / "pre.safetensors", source, model_name="video_focalnet_tiny", model_kwargs=model_kwargs(cfg)
+    )
     cfg.TRAIN.PRETRAINED_PATH = str(path)
     train(cfg, output=tmp_path / "run", progress=False)
     trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
@@ -183,11 +249,17 @@ def test_auto_resume_and_explicit_resume(write_tiny_config, tmp_path):
 
 
 def test_cli_errors_are_one_clear_line(write_tiny_config, tmp_path, cli):
-    typo = cli("train", "--cfg", str(write_tiny_config()), "--output", str(tmp_path / "r"), "--opts",
-               "TRAIN.EPOCH", "3")
+    typo = cli(
+        "train", "--cfg", str(write_tiny_config()), "--output", str(tmp_path / "r"), "--opts", "TRAIN.EPOCH", "3"
+    )
     assert typo.returncode != 0 and "unknown config key 'TRAIN.EPOCH'; did you mean 'TRAIN.EPOCHS'?" in typo.stderr
     assert "Traceback" not in typo.stderr
-    missing = cli("train", "--cfg", str(write_tiny_config(DATA={"TRAIN_FILE": str(tmp_path / "nope.csv")})),
-                  "--output", str(tmp_path / "r"))
+    missing = cli(
+        "train",
+        "--cfg",
+        str(write_tiny_config(DATA={"TRAIN_FILE": str(tmp_path / "nope.csv")})),
+        "--output",
+        str(tmp_path / "r"),
+    )
     assert missing.returncode != 0 and "DATA.TRAIN_FILE: list file not found" in missing.stderr
     assert "nope.csv" in missing.stderr and "Traceback" not in missing.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from inference_helpers import bikes_path, moving_shapes, save_tiny_checkpoint, write_h264
 
 

@@ -1,5 +1,6 @@
-"""Helpers for inference tests (imported by tests/inference/conftest.py and tests/cli/test_inference_cli.py): real H.264 files written through PyAV, and a tiny model saved as one of our
-checkpoints (preprocessing metadata included)."""
+"""Helpers for inference tests (imported by tests/inference/conftest.py and tests/cli/test_inference_cli.py): real
+H.264 files written through PyAV, and a tiny model saved as one of our checkpoints (preprocessing metadata included).
+"""
 
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ def moving_shapes(num_frames: int = 48, height: int = 96, width: int = 96, seed:
     return frames
 
 
-def save_tiny_checkpoint(path: Path, *, labels: list[str] | None = LABELS, seed: int = 0,
-                         with_preprocess: bool = True) -> Path:
+def save_tiny_checkpoint(
+    path: Path, *, labels: list[str] | None = LABELS, seed: int = 0, with_preprocess: bool = True
+) -> Path:
     import torch
 
     from videofocalnet.inference.preprocess import preprocess_metadata

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from inference_helpers import LABELS, save_tiny_checkpoint
+
 from videofocalnet.data.decode import DecodeError, read_all_frames
 from videofocalnet.inference import (
     PreprocessConfig,
@@ -95,8 +95,7 @@ def test_different_videos_get_different_predictions(classifier: VideoClassifier,
 def test_labels_file_overrides_checkpoint(checkpoint: Path, tmp_path: Path, videos) -> None:
     names = ["a b", "c,d", "e", "f", "g"]
     labels = tmp_path / "labels.csv"
-    labels.write_text("id,name\n" + "".join(f'{i},"{n}"\n' if "," in n else f"{i},{n}\n"
-                                             for i, n in enumerate(names)))
+    labels.write_text("id,name\n" + "".join(f'{i},"{n}"\n' if "," in n else f"{i},{n}\n" for i, n in enumerate(names)))
     clf = VideoClassifier.from_checkpoint(checkpoint, labels=labels)
     assert clf.labels == names
     assert clf.predict(videos["wide"], topk=5).topk[0][0] in names
@@ -131,15 +130,18 @@ def test_expand_video_paths(tmp_path: Path, videos) -> None:
 
 
 def test_flat_training_metadata_is_understood(tmp_path: Path, recwarn) -> None:
+    from inference_helpers import TINY_KWARGS
+
     from videofocalnet.models import create_model
     from videofocalnet.weights import save_weights
 
-    from inference_helpers import TINY_KWARGS
-
-    path = save_weights(tmp_path / "run.safetensors", create_model("video_focalnet_tiny", **TINY_KWARGS),
-                        model_name="video_focalnet_tiny", model_kwargs=TINY_KWARGS,
-                        extra={"num_frames": 6, "input_size": 48, "mean": [1, 2, 3], "std": [4, 5, 6]})
+    path = save_weights(
+        tmp_path / "run.safetensors",
+        create_model("video_focalnet_tiny", **TINY_KWARGS),
+        model_name="video_focalnet_tiny",
+        model_kwargs=TINY_KWARGS,
+        extra={"num_frames": 6, "input_size": 48, "mean": [1, 2, 3], "std": [4, 5, 6]},
+    )
     clf = VideoClassifier.from_checkpoint(path)
-    assert clf.preprocess == PreprocessConfig(num_frames=6, input_size=48, short_side=48, mean=(1, 2, 3),
-                                              std=(4, 5, 6))
+    assert clf.preprocess == PreprocessConfig(num_frames=6, input_size=48, short_side=48, mean=(1, 2, 3), std=(4, 5, 6))
     assert not [w for w in recwarn if "preprocess" in str(w.message)]

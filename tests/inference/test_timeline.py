@@ -25,8 +25,9 @@ def test_window_ranges() -> None:
 
 
 def test_timeline_windows_match_trimmed_clips(classifier, videos, tmp_path) -> None:
-    timeline = predict_timeline(classifier, videos["shapes"], window_s=1.0, stride_s=0.5, views="2x1", topk=3,
-                                progress=False)
+    timeline = predict_timeline(
+        classifier, videos["shapes"], window_s=1.0, stride_s=0.5, views="2x1", topk=3, progress=False
+    )
     assert timeline.fps == pytest.approx(12.0)
     assert [(w.start_frame, w.end_frame) for w in timeline.windows] == [(s, s + 12) for s in range(0, 37, 6)]
     frames = read_all_frames(videos["shapes"])

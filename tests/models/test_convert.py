@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from weights_helpers import TEMPORAL, meta_state, microsoft_from, reference, timm_from_microsoft
 
 from videofocalnet.models.convert import (
     FMT_MICROSOFT,
@@ -20,6 +19,7 @@ from videofocalnet.models.convert import (
     to_microsoft,
     to_timm,
 )
+from weights_helpers import TEMPORAL, meta_state, microsoft_from, reference, timm_from_microsoft
 
 
 def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -76,10 +76,18 @@ def test_round_trip_of_the_real_focalnet_tiny_key_set(reference_dir: Path) -> No
 
 
 def test_layerscale_postnorm_and_modulation_norm_names() -> None:
-    ours = {"layers.0.blocks.1.gamma_1": torch.ones(4), "layers.0.blocks.1.gamma_2": torch.ones(4) * 2,
-            "layers.0.blocks.1.norm1.weight": torch.ones(4), "layers.0.blocks.1.modulation.ln.bias": torch.zeros(4)}
-    assert list(to_timm(ours)) == ["layers.0.blocks.1.ls1.gamma", "layers.0.blocks.1.ls2.gamma",
-                                   "layers.0.blocks.1.norm1.weight", "layers.0.blocks.1.modulation.norm.bias"]
+    ours = {
+        "layers.0.blocks.1.gamma_1": torch.ones(4),
+        "layers.0.blocks.1.gamma_2": torch.ones(4) * 2,
+        "layers.0.blocks.1.norm1.weight": torch.ones(4),
+        "layers.0.blocks.1.modulation.ln.bias": torch.zeros(4),
+    }
+    assert list(to_timm(ours)) == [
+        "layers.0.blocks.1.ls1.gamma",
+        "layers.0.blocks.1.ls2.gamma",
+        "layers.0.blocks.1.norm1.weight",
+        "layers.0.blocks.1.modulation.norm.bias",
+    ]
     assert "layers.0.blocks.1.norm1_post.weight" in to_timm(ours, post_norm=True)
     _assert_same(from_timm(to_timm(ours, post_norm=True)), ours)
 

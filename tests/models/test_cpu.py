@@ -129,7 +129,9 @@ def test_optimize_for_inference_is_explicit_and_keeps_the_state_dict(reference_d
 
 
 @needs_onednn
-@pytest.mark.parametrize("model_name", ["video_focalnet_nano", "video_focalnet_xs_divided", "video_focalnet_xs_factorized"])
+@pytest.mark.parametrize(
+    "model_name", ["video_focalnet_nano", "video_focalnet_xs_divided", "video_focalnet_xs_factorized"]
+)
 def test_optimized_model_equals_plain_in_inference_training_and_bf16(model_name):
     torch.manual_seed(0)
     plain = create_model(model_name, num_classes=3, img_size=32, num_frames=4, init_mode="fan_in")

@@ -58,7 +58,9 @@ def test_every_variant_builds_by_name_and_by_registry():
             assert variant in MODULATIONS or variant == "factorized"
     assert type(create_model("video_focalnet_xs_factorized", **TINY)) is FactorizedVideoFocalNet
     block_types = {
-        "spatial": SpatialFocalModulation, "joint": JointFocalModulation, "divided": DividedFocalModulation,
+        "spatial": SpatialFocalModulation,
+        "joint": JointFocalModulation,
+        "divided": DividedFocalModulation,
     }
     for variant, cls in block_types.items():
         model = create_model(f"video_focalnet_xs_{variant}", **TINY)

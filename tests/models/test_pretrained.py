@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+
+from videofocalnet.models import VideoFocalNet, create_model
+from videofocalnet.models.convert import CheckpointMismatchError, checkpoint_filter_fn, detect_format
+from videofocalnet.models.pretrained import LoadReport, apply_pretrained
 from weights_helpers import (
     TEMPORAL,
     assert_imagenet_load,
@@ -20,10 +24,6 @@ from weights_helpers import (
     reference,
     timm_from_microsoft,
 )
-
-from videofocalnet.models import VideoFocalNet, create_model
-from videofocalnet.models.convert import CheckpointMismatchError, checkpoint_filter_fn, detect_format
-from videofocalnet.models.pretrained import LoadReport, apply_pretrained
 
 
 def _load(model: VideoFocalNet, state_dict: dict[str, torch.Tensor], **kwargs) -> LoadReport:
@@ -101,8 +101,9 @@ def test_tubelet_stem_inflation(reference_dir: Path) -> None:
     with torch.no_grad():
         tokens = model.patch_embed(clip)  # (1, 1, 16, 16, C)
         ref = F.conv2d(frame, microsoft["patch_embed.proj.weight"], microsoft["patch_embed.proj.bias"], stride=4)
-        ref = F.layer_norm(ref.permute(0, 2, 3, 1), (16,), microsoft["patch_embed.norm.weight"],
-                           microsoft["patch_embed.norm.bias"])  # (1, C, 16, 16) -> (1, 16, 16, C)
+        ref = F.layer_norm(
+            ref.permute(0, 2, 3, 1), (16,), microsoft["patch_embed.norm.weight"], microsoft["patch_embed.norm.bias"]
+        )  # (1, C, 16, 16) -> (1, 16, 16, C)
     torch.testing.assert_close(tokens[:, 0], ref, atol=1e-5, rtol=1e-5)
 
 

@@ -69,9 +69,12 @@ def test_state_dict_keys_and_shapes_match_official(reference_dir, tsv, name, ove
 @pytest.mark.parametrize(
     "name, classes, params",
     [
-        ("video_focalnet_tiny", 400, 49_553_272), ("video_focalnet_tiny", 174, 49_379_478),
-        ("video_focalnet_tiny", 600, 49_707_072), ("video_focalnet_small", 400, 88_735_168),
-        ("video_focalnet_base", 400, 157_389_216), ("video_focalnet_base", 174, 157_157_566),
+        ("video_focalnet_tiny", 400, 49_553_272),
+        ("video_focalnet_tiny", 174, 49_379_478),
+        ("video_focalnet_tiny", 600, 49_707_072),
+        ("video_focalnet_small", 400, 88_735_168),
+        ("video_focalnet_base", 400, 157_389_216),
+        ("video_focalnet_base", 174, 157_157_566),
         ("video_focalnet_base", 600, 157_594_216),
     ],
 )
@@ -252,13 +255,21 @@ def test_drop_path_modes(mode):
 
 
 def test_postln_and_layerscale_variants_run():
-    for kwargs in ({"use_postln": True}, {"use_layerscale": True}, {"use_postln_in_modulation": True},
-                   {"normalize_modulator": True}, {"use_conv_embed": True}, {"patch_norm": False}):
+    for kwargs in (
+        {"use_postln": True},
+        {"use_layerscale": True},
+        {"use_postln_in_modulation": True},
+        {"normalize_modulator": True},
+        {"use_conv_embed": True},
+        {"patch_norm": False},
+    ):
         model = tiny_model("video_focalnet_tiny", **kwargs).eval()
         assert torch.isfinite(model(clip())).all(), kwargs
     assert "layers.0.blocks.0.gamma_1" in tiny_model("video_focalnet_tiny", use_layerscale=True).state_dict()
-    assert "layers.0.blocks.0.modulation.ln.weight" in tiny_model(
-        "video_focalnet_tiny", use_postln_in_modulation=True).state_dict()
+    assert (
+        "layers.0.blocks.0.modulation.ln.weight"
+        in tiny_model("video_focalnet_tiny", use_postln_in_modulation=True).state_dict()
+    )
 
 
 def test_fused_inference_path_equals_autograd_path(reference_dir):
@@ -275,7 +286,7 @@ def test_fused_inference_path_equals_autograd_path(reference_dir):
 
 
 def test_fan_in_init_makes_the_temporal_branch_visible():
-    """At the official init frame order barely moves the logits; the fan-in init (for training from scratch) fixes it."""
+    """At the official init frame order barely moves the logits; the fan-in init (training from scratch) fixes it."""
     x = clip(batch=2, frames=4, seed=5)
     gaps = {}
     for mode in ("official", "fan_in"):

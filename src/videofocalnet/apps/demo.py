@@ -96,20 +96,41 @@ def run_demo(settings: DemoSettings = DemoSettings()) -> dict[str, Any]:
 
     _log(f"1/5 synthetic dataset -> {out / 'data'}")
     info = generate_dataset(
-        out / "data", videos_per_class=settings.videos_per_class, val_per_class=settings.val_per_class,
-        seed=settings.seed, size=settings.video_size, num_frames=settings.video_frames, workers=settings.workers,
+        out / "data",
+        videos_per_class=settings.videos_per_class,
+        val_per_class=settings.val_per_class,
+        seed=settings.seed,
+        size=settings.video_size,
+        num_frames=settings.video_frames,
+        workers=settings.workers,
         progress=settings.progress,
     )
     data_seconds = time.perf_counter() - start
 
     with demo_config_file(settings.config) as config_path:
-        cfg = load_config(config_path, [
-            "DATA.ROOT", str(info.root), "DATA.TRAIN_FILE", str(info.train_list), "DATA.VAL_FILE", str(info.val_list),
-            "DATA.LABEL_LIST", str(info.label_list), "DATA.NUM_CLASSES", str(info.num_classes),
-            "MODEL.NUM_CLASSES", str(info.num_classes), "SEED", str(settings.seed),
-            # the dataset's time-reversal pairs, for AUG.REVERSE_PROB (time reversal with label swap)
-            "AUG.REVERSE_PAIRS", json.dumps([list(p) for p in info.pairs]), *settings.opts,
-        ])
+        cfg = load_config(
+            config_path,
+            [
+                "DATA.ROOT",
+                str(info.root),
+                "DATA.TRAIN_FILE",
+                str(info.train_list),
+                "DATA.VAL_FILE",
+                str(info.val_list),
+                "DATA.LABEL_LIST",
+                str(info.label_list),
+                "DATA.NUM_CLASSES",
+                str(info.num_classes),
+                "MODEL.NUM_CLASSES",
+                str(info.num_classes),
+                "SEED",
+                str(settings.seed),
+                # the dataset's time-reversal pairs, for AUG.REVERSE_PROB (time reversal with label swap)
+                "AUG.REVERSE_PAIRS",
+                json.dumps([list(p) for p in info.pairs]),
+                *settings.opts,
+            ],
+        )
     # The last epoch's weights are what we evaluate (no selection on the validation set).
     cfg.SAVE_FREQ = cfg.TRAIN.EPOCHS
     cfg.TRAIN.FINAL_EVAL = False

@@ -10,13 +10,22 @@ import sys
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="released .pth / .bin / .safetensors checkpoint (read with weights_only)")
     parser.add_argument("output", help="output .safetensors path (a .json sidecar is written beside it)")
-    parser.add_argument("--model", default=None,
-                        help="registered model name (default: inferred from the weights' shapes)")
-    parser.add_argument("--num-classes", type=int, default=None,
-                        help="classifier outputs (default: the checkpoint's head, or 400 for ImageNet weights)")
+    parser.add_argument(
+        "--model", default=None, help="registered model name (default: inferred from the weights' shapes)"
+    )
+    parser.add_argument(
+        "--num-classes",
+        type=int,
+        default=None,
+        help="classifier outputs (default: the checkpoint's head, or 400 for ImageNet weights)",
+    )
     parser.add_argument("--frames", type=int, default=8, help="default clip length stored in the config (default 8)")
-    parser.add_argument("--tubelet", type=int, default=None,
-                        help="tubelet size (default: from the stem weight; >1 inflates a 2-D stem over time)")
+    parser.add_argument(
+        "--tubelet",
+        type=int,
+        default=None,
+        help="tubelet size (default: from the stem weight; >1 inflates a 2-D stem over time)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,13 +47,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         state = load_state_dict_file(src)
         fmt = detect_format(state)
-        name, kwargs = infer_model_config(state, num_classes=args.num_classes, num_frames=args.frames,
-                                          tubelet_size=args.tubelet)
+        name, kwargs = infer_model_config(
+            state, num_classes=args.num_classes, num_frames=args.frames, tubelet_size=args.tubelet
+        )
         if args.model is not None:
             # An explicit name wins; keep only the non-architectural inferred settings.
             name = args.model
-            kwargs = {k: kwargs[k] for k in ("num_classes", "num_frames", "tubelet_size", "use_layerscale",
-                                             "use_postln_in_modulation") if k in kwargs}
+            kwargs = {
+                k: kwargs[k]
+                for k in ("num_classes", "num_frames", "tubelet_size", "use_layerscale", "use_postln_in_modulation")
+                if k in kwargs
+            }
         model = create_model(name, **kwargs)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -55,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     report.source = str(src)
-    save_weights(dst, model, model_name=name, model_kwargs=kwargs,
-                 extra={"source": {"path": str(src), "format": fmt}})
+    save_weights(dst, model, model_name=name, model_kwargs=kwargs, extra={"source": {"path": str(src), "format": fmt}})
     print(report)
     print(f"model: {name} {kwargs}")
     print(f"wrote {dst} and {dst.with_suffix('.json')}")

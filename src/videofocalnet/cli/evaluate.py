@@ -12,16 +12,26 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cfg", default=None, metavar="FILE",
-                        help="YAML config (default: the config stored with the checkpoint)")
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT",
-                        help="best.safetensors / epoch_N.safetensors / last.pt of a run, or a released .pth")
+    parser.add_argument(
+        "--cfg", default=None, metavar="FILE", help="YAML config (default: the config stored with the checkpoint)"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="CKPT",
+        help="best.safetensors / epoch_N.safetensors / last.pt of a run, or a released .pth",
+    )
     parser.add_argument("--views", default=None, metavar="CLIPSxCROPS", help="e.g. 4x3 (default from the config)")
-    parser.add_argument("--list", default=None, metavar="FILE", help="annotation list (default DATA.TEST_FILE, "
-                        "else DATA.VAL_FILE)")
+    parser.add_argument(
+        "--list", default=None, metavar="FILE", help="annotation list (default DATA.TEST_FILE, else DATA.VAL_FILE)"
+    )
     parser.add_argument("--opts", nargs="+", default=None, metavar="KEY VALUE", help="dotted config overrides")
-    parser.add_argument("--output", default=None, metavar="DIR", help="report directory (default: <checkpoint "
-                        "dir>/eval_<CLIPS>x<CROPS>)")
+    parser.add_argument(
+        "--output",
+        default=None,
+        metavar="DIR",
+        help="report directory (default: <checkpoint dir>/eval_<CLIPS>x<CROPS>)",
+    )
     parser.add_argument("--predictions", default="predictions.csv", help="file name; .csv or .json")
     parser.add_argument("--batch-size", type=int, default=None, help="videos per batch per process")
     parser.add_argument("--ema", action="store_true", help="use the EMA weights of a last.pt")
@@ -32,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from videofocalnet.engine.config import ConfigError, apply_opts, config_from_dict, load_config
     from videofocalnet.data.sampling import parse_views
+    from videofocalnet.engine.config import ConfigError, apply_opts, config_from_dict, load_config
     from videofocalnet.engine.evaluate import run_evaluation
     from videofocalnet.weights import load_weights
 
@@ -51,9 +61,18 @@ def run(args: argparse.Namespace) -> int:
     clips, crops = views or (cfg.TEST.FINAL_NUM_CLIP, cfg.TEST.FINAL_NUM_CROP)
     output = args.output or str(Path(args.checkpoint).parent / f"eval_{clips}x{crops}")
     try:
-        result = run_evaluation(cfg, args.checkpoint, views=(clips, crops), list_file=args.list, output_dir=output,
-                                predictions=args.predictions, batch_size=args.batch_size, use_ema=args.ema,
-                                config_path=args.cfg, progress=not args.no_progress)
+        result = run_evaluation(
+            cfg,
+            args.checkpoint,
+            views=(clips, crops),
+            list_file=args.list,
+            output_dir=output,
+            predictions=args.predictions,
+            batch_size=args.batch_size,
+            use_ema=args.ema,
+            config_path=args.cfg,
+            progress=not args.no_progress,
+        )
     except (ConfigError, FileNotFoundError) as exc:
         raise SystemExit(f"videofocalnet eval: {exc}") from None
     if int(os.environ.get("RANK", "0")) == 0:  # one report under torchrun

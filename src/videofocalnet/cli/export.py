@@ -28,9 +28,16 @@ def run(args: argparse.Namespace) -> int:
     from videofocalnet.inference.export import ExportVerificationError, export_checkpoint
 
     try:
-        result = export_checkpoint(args.checkpoint, args.out, format=args.format, num_frames=args.frames,
-                                   input_size=args.size, opset=args.opset, verify=not args.no_verify,
-                                   atol=args.atol)
+        result = export_checkpoint(
+            args.checkpoint,
+            args.out,
+            format=args.format,
+            num_frames=args.frames,
+            input_size=args.size,
+            opset=args.opset,
+            verify=not args.no_verify,
+            atol=args.atol,
+        )
     except (ValueError, ImportError, ExportVerificationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -16,8 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-classes", type=int, default=400, help="classifier outputs (default 400)")
     parser.add_argument("--tubelet", type=int, default=1, help="tubelet size of the stem (default 1)")
     parser.add_argument("--batch-size", type=int, default=1, help="clips per forward pass (default 1)")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object per model (params, gmacs, gflops, fvcore_gmacs, ...)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object per model (params, gmacs, gflops, fvcore_gmacs, ...)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,8 +38,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     reports = []
     for name in names:
-        report = model_flops(name, num_frames=args.frames, img_size=args.size, batch_size=args.batch_size,
-                             num_classes=args.num_classes, tubelet_size=args.tubelet)
+        report = model_flops(
+            name,
+            num_frames=args.frames,
+            img_size=args.size,
+            batch_size=args.batch_size,
+            num_classes=args.num_classes,
+            tubelet_size=args.tubelet,
+        )
         reports.append((name, report))
     if args.json:
         for name, report in reports:
@@ -51,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     print("-" * len(header))
     for name, r in reports:
         print(f"{name:<24}{r.params:>14,}{r.gmacs:>10.2f}{r.gflops:>10.2f}{r.fvcore_gmacs:>10.2f}")
-    print("GMACs: conv + matmul multiply-accumulates (the field's 'GFLOPs'); GFLOPs = 2 x GMACs "
-          "(torch.utils.flop_counter); GMACs+LN adds LayerNorm as fvcore counts it (the published figures).")
+    print(
+        "GMACs: conv + matmul multiply-accumulates (the field's 'GFLOPs'); GFLOPs = 2 x GMACs "
+        "(torch.utils.flop_counter); GMACs+LN adds LayerNorm as fvcore counts it (the published figures)."
+    )
     return 0

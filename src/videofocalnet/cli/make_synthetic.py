@@ -6,7 +6,9 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", metavar="OUT", help="output folder (videos/, train.csv, val.csv, labels.csv, dataset.json)")
+    parser.add_argument(
+        "out", metavar="OUT", help="output folder (videos/, train.csv, val.csv, labels.csv, dataset.json)"
+    )
     parser.add_argument("--classes", default="all", help="'all' or a comma list of class names (see --list-classes)")
     parser.add_argument("--videos-per-class", type=int, default=40, help="training videos per class (default 40)")
     parser.add_argument("--val-per-class", type=int, default=10, help="validation videos per class (default 10)")

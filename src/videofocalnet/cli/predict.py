@@ -16,15 +16,19 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="video files, frame folders, or folders of videos")
     parser.add_argument("--checkpoint", required=True, help="weights checkpoint (.safetensors)")
-    parser.add_argument("--labels", default=None, help="label list (id,name CSV or one name per line); "
-                        "overrides the names stored in the checkpoint")
+    parser.add_argument(
+        "--labels",
+        default=None,
+        help="label list (id,name CSV or one name per line); overrides the names stored in the checkpoint",
+    )
     parser.add_argument("--views", default="1x1", help="CLIPSxCROPS test views, softmax averaged (official: 4x3)")
     parser.add_argument("--topk", type=int, default=5, help="classes to report per video")
     parser.add_argument("--json", default=None, metavar="FILE", help="write all results as JSON")
     parser.add_argument("--csv", default=None, metavar="FILE", help="write results as CSV (one row per rank)")
     parser.add_argument("--window", type=float, default=None, metavar="SECONDS", help="timeline window length")
-    parser.add_argument("--stride", type=float, default=None, metavar="SECONDS",
-                        help="timeline stride (default: the window length)")
+    parser.add_argument(
+        "--stride", type=float, default=None, metavar="SECONDS", help="timeline stride (default: the window length)"
+    )
     parser.add_argument("--fps", type=float, default=None, help="frame rate for frame folders in timeline mode")
     parser.add_argument("--out-dir", default="timelines", help="where timeline JSON/CSV/PNG files go")
     parser.add_argument("--batch-size", type=int, default=8, help="views per forward pass")
@@ -54,14 +58,20 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    classifier = VideoClassifier.from_checkpoint(args.checkpoint, labels=args.labels, device=args.device,
-                                                 batch_size=args.batch_size)
+    classifier = VideoClassifier.from_checkpoint(
+        args.checkpoint, labels=args.labels, device=args.device, batch_size=args.batch_size
+    )
     predict = _predict_timelines if args.window is not None else _predict_clips
     results, errors = predict(classifier, paths, args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"checkpoint": str(args.checkpoint), "views": args.views,
-                                               "results": results, "errors": errors}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps(
+                {"checkpoint": str(args.checkpoint), "views": args.views, "results": results, "errors": errors},
+                indent=2,
+            )
+            + "\n"
+        )
     if args.csv:
         _write_csv(Path(args.csv), results, timeline=args.window is not None)
     if errors:
@@ -74,8 +84,9 @@ def _predict_clips(classifier, paths: list, args: argparse.Namespace) -> tuple[l
     """One prediction per video (views averaged) -> (results, errors)."""
     results: list[dict] = []
     errors: list[dict] = []
-    for path, pred in zip(paths, classifier.predict_many(paths, views=args.views, topk=args.topk,
-                                                          progress=not args.no_progress)):
+    for path, pred in zip(
+        paths, classifier.predict_many(paths, views=args.views, topk=args.topk, progress=not args.no_progress)
+    ):
         if isinstance(pred, Exception):
             errors.append({"path": str(path), "error": str(pred)})
             print(f"error: {pred}", file=sys.stderr)
@@ -99,16 +110,26 @@ def _predict_timelines(classifier, paths: list, args: argparse.Namespace) -> tup
     stride = args.window if args.stride is None else args.stride
     for path in tqdm(paths, desc="predict", unit="video", disable=not progress or len(paths) < 2):
         try:
-            timeline = predict_timeline(classifier, path, window_s=args.window, stride_s=stride,
-                                        views=args.views, topk=args.topk, fps=args.fps, progress=progress)
+            timeline = predict_timeline(
+                classifier,
+                path,
+                window_s=args.window,
+                stride_s=stride,
+                views=args.views,
+                topk=args.topk,
+                fps=args.fps,
+                progress=progress,
+            )
         except (DecodeError, ValueError) as exc:
             errors.append({"path": str(path), "error": str(exc)})
             print(f"error: {exc}", file=sys.stderr)
             continue
         stem = f"{Path(path).name.split('.')[0]}.timeline"
-        files = {"json": str(timeline.write_json(out_dir / f"{stem}.json")),
-                 "csv": str(timeline.write_csv(out_dir / f"{stem}.csv")),
-                 "plot": str(timeline.plot(out_dir / f"{stem}.png"))}
+        files = {
+            "json": str(timeline.write_json(out_dir / f"{stem}.json")),
+            "csv": str(timeline.write_csv(out_dir / f"{stem}.csv")),
+            "plot": str(timeline.plot(out_dir / f"{stem}.png")),
+        }
         print(f"{path}: {len(timeline.windows)} windows")
         for w in timeline.windows:
             name, prob = w.topk[0]

@@ -13,16 +13,23 @@ DATASETS = ("kinetics400", "kinetics600", "ssv2", "diving48", "activitynet")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="DATASET", choices=DATASETS, help=" | ".join(DATASETS))
     parser.add_argument(
-        "--annotations", nargs="+", required=True, metavar="PATH",
+        "--annotations",
+        nargs="+",
+        required=True,
+        metavar="PATH",
         help="the dataset's official annotation files (or folders holding them)",
     )
     parser.add_argument("--videos", required=True, help="video folder (searched with its subfolders, see --depth)")
     parser.add_argument("--depth", type=int, default=2, help="subfolder levels searched for videos (0: only --videos)")
     parser.add_argument("--out", required=True, help="output folder for train.csv, val.csv, labels.csv, missing.txt")
-    parser.add_argument("--ext", default=",".join(e.lstrip(".") for e in VIDEO_EXTENSIONS),
-                        help="comma-separated video extensions (default: %(default)s)")
     parser.add_argument(
-        "--labels", default=None,
+        "--ext",
+        default=",".join(e.lstrip(".") for e in VIDEO_EXTENSIONS),
+        help="comma-separated video extensions (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--labels",
+        default=None,
         help="official label list (id,name CSV) fixing the class ids; needed for ActivityNet checkpoint compatibility",
     )
     parser.add_argument(
@@ -31,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from videofocalnet.data.converters import VideoIndex, convert, write_conversion
     from videofocalnet.data.annotations import AnnotationError, read_label_list
+    from videofocalnet.data.converters import VideoIndex, convert, write_conversion
 
     extensions = [e.strip().lstrip(".") for e in args.ext.split(",") if e.strip()]
     try:

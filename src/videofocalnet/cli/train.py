@@ -15,14 +15,24 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cfg", required=True, metavar="FILE", help="YAML config (official or ours)")
-    parser.add_argument("--opts", nargs="+", default=None, metavar="KEY VALUE",
-                        help="dotted overrides, e.g. --opts TRAIN.EPOCHS 30 DATA.BATCH_SIZE 16")
-    parser.add_argument("--output", default=None, metavar="DIR", help="run directory (default: OUTPUT or "
-                        "output/<DATASET>/<MODEL.NAME>)")
-    parser.add_argument("--resume", default=None, metavar="CKPT", help="resume from this last.pt (wins over "
-                        "auto-resume)")
-    parser.add_argument("--no-auto-resume", action="store_true", help="start fresh even if the run directory has "
-                        "a last.pt (it will be overwritten)")
+    parser.add_argument(
+        "--opts",
+        nargs="+",
+        default=None,
+        metavar="KEY VALUE",
+        help="dotted overrides, e.g. --opts TRAIN.EPOCHS 30 DATA.BATCH_SIZE 16",
+    )
+    parser.add_argument(
+        "--output", default=None, metavar="DIR", help="run directory (default: OUTPUT or output/<DATASET>/<MODEL.NAME>)"
+    )
+    parser.add_argument(
+        "--resume", default=None, metavar="CKPT", help="resume from this last.pt (wins over auto-resume)"
+    )
+    parser.add_argument(
+        "--no-auto-resume",
+        action="store_true",
+        help="start fresh even if the run directory has a last.pt (it will be overwritten)",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="per-process batch (DATA.BATCH_SIZE)")
     parser.add_argument("--accumulation-steps", type=int, default=None, help="TRAIN.ACCUMULATION_STEPS")
     parser.add_argument("--use-checkpoint", action="store_true", help="gradient checkpointing (TRAIN.USE_CHECKPOINT)")
@@ -35,8 +45,11 @@ def run(args: argparse.Namespace) -> int:
     from videofocalnet.engine.train import train
 
     opts = list(args.opts or [])
-    for flag, key in ((args.batch_size, "DATA.BATCH_SIZE"), (args.accumulation_steps, "TRAIN.ACCUMULATION_STEPS"),
-                      (args.precision, "TRAIN.PRECISION")):
+    for flag, key in (
+        (args.batch_size, "DATA.BATCH_SIZE"),
+        (args.accumulation_steps, "TRAIN.ACCUMULATION_STEPS"),
+        (args.precision, "TRAIN.PRECISION"),
+    ):
         if flag is not None:
             opts += [key, str(flag)]
     if args.use_checkpoint:
@@ -46,8 +59,13 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise SystemExit(f"videofocalnet train: {exc}") from None
     try:
-        train(cfg, output=args.output, resume=args.resume, auto_resume=False if args.no_auto_resume else None,
-              progress=not args.no_progress)
+        train(
+            cfg,
+            output=args.output,
+            resume=args.resume,
+            auto_resume=False if args.no_auto_resume else None,
+            progress=not args.no_progress,
+        )
     except (ConfigError, FileNotFoundError) as exc:  # missing list files, checkpoints, bad MODEL.TYPE
         raise SystemExit(f"videofocalnet train: {exc}") from None
     return 0

@@ -12,8 +12,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", metavar="VIDEO", help="video file or frame folder")
     parser.add_argument("--checkpoint", required=True, help="weights checkpoint (.safetensors)")
     parser.add_argument("--labels", default=None, help="label list overriding the checkpoint's names")
-    parser.add_argument("--layers", default="first,last",
-                        help="blocks to draw: 'first', 'last', 'all' or 0-based block indices, comma separated")
+    parser.add_argument(
+        "--layers",
+        default="first,last",
+        help="blocks to draw: 'first', 'last', 'all' or 0-based block indices, comma separated",
+    )
     parser.add_argument("--out", default="modulators", metavar="DIR", help="output folder")
     parser.add_argument("--animation", choices=("gif", "mp4"), default="gif")
     parser.add_argument("--device", default="cpu")
@@ -26,8 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     classifier = VideoClassifier.from_checkpoint(args.checkpoint, labels=args.labels, device=args.device)
     try:
-        result = visualize_video(classifier, args.video, layers=args.layers, out_dir=args.out,
-                                 animation=args.animation)
+        result = visualize_video(classifier, args.video, layers=args.layers, out_dir=args.out, animation=args.animation)
     except (DecodeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -160,9 +160,7 @@ def read_annotation_list(path: str | os.PathLike[str], *, num_classes: int | Non
     return entries
 
 
-def write_annotation_list(
-    path: str | os.PathLike[str], entries: Iterable[AnnotationEntry | tuple[str, Label]]
-) -> None:
+def write_annotation_list(path: str | os.PathLike[str], entries: Iterable[AnnotationEntry | tuple[str, Label]]) -> None:
     """Write entries in the official ``path,label`` (``path,l1,l2`` for multi-label) format, atomically."""
     lines: list[str] = []
     for index, item in enumerate(entries):
@@ -368,7 +366,9 @@ def check_annotations(
             if num_classes is not None and not 0 <= label < num_classes:
                 problems.append(
                     CheckProblem(
-                        entry.line, entry.path, "label-out-of-range",
+                        entry.line,
+                        entry.path,
+                        "label-out-of-range",
                         f"label {label} is outside 0..{num_classes - 1}",
                     )
                 )

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from videofocalnet.atomic import atomic_write_text
 from videofocalnet.data.annotations import (
     AnnotationEntry,
     AnnotationError,
     write_annotation_list,
     write_label_list,
 )
-from videofocalnet.atomic import atomic_write_text
 from videofocalnet.data.formats import VIDEO_EXTENSIONS
 
 __all__ = [

@@ -162,8 +162,15 @@ class VideoDataset(Dataset):
 
     def _clip_indices(self, num_video_frames: int, g: torch.Generator) -> list[list[int]]:
         views = self.num_clips if self.mode == "test" else 1
-        return view_indices(self.sampling, num_video_frames, self.num_frames, self.frame_interval, num_views=views,
-                            train=self.mode == "train", generator=g)
+        return view_indices(
+            self.sampling,
+            num_video_frames,
+            self.num_frames,
+            self.frame_interval,
+            num_views=views,
+            train=self.mode == "train",
+            generator=g,
+        )
 
     @property
     def labels(self) -> list[int]:
@@ -177,15 +184,17 @@ class VideoDataset(Dataset):
         entry = self.entries[index]
         path = self.root / entry.path
         if reverse and self.reverse_label_map is None:
-            raise ValueError(f"sample {index} ({path}) asked for time reversal, but the dataset has no "
-                             "reverse_label_map")
+            raise ValueError(
+                f"sample {index} ({path}) asked for time reversal, but the dataset has no reverse_label_map"
+            )
         try:
             video, label = self._load(path, index, entry.label, reverse)
         except BackendUnavailableError:
             raise  # a setup problem, not a bad sample
         except Exception as exc:  # any failure reading this one sample is reported, not raised
-            return dict(video=None, label=entry.label, index=index, path=str(path),
-                        error=f"{type(exc).__name__}: {exc}")
+            return dict(
+                video=None, label=entry.label, index=index, path=str(path), error=f"{type(exc).__name__}: {exc}"
+            )
         return dict(video=video, label=label, index=index, path=str(path))
 
     def _read_views(self, path: Path, g: torch.Generator) -> torch.Tensor:
@@ -290,5 +299,4 @@ class BadVideoTracker:
             )
 
     def summary(self) -> dict[str, Any]:
-        return dict(seen=self.seen, bad=self.bad, bad_fraction=self.bad_fraction,
-                    bad_paths=sorted(self.bad_paths))
+        return dict(seen=self.seen, bad=self.bad, bad_fraction=self.bad_fraction, bad_paths=sorted(self.bad_paths))

@@ -21,9 +21,9 @@ import bisect
 import os
 import re
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -277,12 +277,20 @@ class VideoReader:
         if self._frame_files is not None:
             first = _read_image(self._frame_files[0])
             codec = self._frame_files[0].suffix.lower().lstrip(".")
-            return VideoInfo(str(self.path), len(self._frame_files), 0.0, first.shape[0], first.shape[1],
-                             f"frames/{codec}", None)
+            return VideoInfo(
+                str(self.path), len(self._frame_files), 0.0, first.shape[0], first.shape[1], f"frames/{codec}", None
+            )
         if self._tc_decoder is not None:
             md = self._tc_decoder.metadata
-            return VideoInfo(str(self.path), int(md.num_frames), float(md.average_fps or 0.0), int(md.height),
-                             int(md.width), str(md.codec), md.duration_seconds)
+            return VideoInfo(
+                str(self.path),
+                int(md.num_frames),
+                float(md.average_fps or 0.0),
+                int(md.height),
+                int(md.width),
+                str(md.codec),
+                md.duration_seconds,
+            )
         stream = self._stream
         fps = float(stream.average_rate or stream.guessed_rate or 0.0)
         duration = None
@@ -290,8 +298,15 @@ class VideoReader:
             duration = float(stream.duration * stream.time_base)
         elif self._container.duration is not None:
             duration = self._container.duration / 1_000_000
-        return VideoInfo(str(self.path), self.num_frames, fps, int(stream.codec_context.height),
-                         int(stream.codec_context.width), str(stream.codec_context.name), duration)
+        return VideoInfo(
+            str(self.path),
+            self.num_frames,
+            fps,
+            int(stream.codec_context.height),
+            int(stream.codec_context.width),
+            str(stream.codec_context.name),
+            duration,
+        )
 
     # -- reading ---------------------------------------------------------------------------------------------------
 
@@ -332,8 +347,7 @@ class VideoReader:
     def _decoded(self) -> Iterator:
         """Decoded frames from the current position; decoder failures become DecodeError."""
         try:
-            for frame in self._container.decode(self._stream):
-                yield frame
+            yield from self._container.decode(self._stream)
         except Exception as exc:
             raise DecodeError(self.path, f"decoder error ({type(exc).__name__}: {exc})") from exc
 
@@ -425,7 +439,7 @@ class VideoReader:
             self._container = None
         self._tc_decoder = None
 
-    def __enter__(self) -> "VideoReader":
+    def __enter__(self) -> VideoReader:
         return self
 
     def __exit__(self, *exc) -> None:

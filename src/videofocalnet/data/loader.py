@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -147,9 +146,10 @@ class ClassBalancedSampler(_ResumableSampler):
         if reverse_prob > 0 and reverse_label_map is None:
             raise ValueError("reverse_prob > 0 needs reverse_label_map (see transforms.reversal_label_map)")
         self.labels = torch.as_tensor(list(labels), dtype=torch.long)
-        if self.labels.numel() and not (0 <= int(self.labels.min()) and int(self.labels.max()) < num_classes):
-            raise ValueError(f"labels must lie in [0, {num_classes}), got [{int(self.labels.min())}, "
-                             f"{int(self.labels.max())}]")
+        if self.labels.numel() and not (int(self.labels.min()) >= 0 and int(self.labels.max()) < num_classes):
+            raise ValueError(
+                f"labels must lie in [0, {num_classes}), got [{int(self.labels.min())}, {int(self.labels.max())}]"
+            )
         self.by_class = [torch.nonzero(self.labels == c).flatten() for c in range(num_classes)]
         self.classes = torch.tensor([c for c in range(num_classes) if len(self.by_class[c])], dtype=torch.long)
         if not len(self.classes):
@@ -159,8 +159,9 @@ class ClassBalancedSampler(_ResumableSampler):
             raise ValueError(f"reverse_label_map has {len(partner)} entries for {num_classes} classes")
         self.partner = partner
         # A class may be played from its partner's videos only where that partner has some.
-        self.reversible = torch.tensor([int(partner[c]) != c and len(self.by_class[int(partner[c])]) > 0
-                                        for c in range(num_classes)])
+        self.reversible = torch.tensor(
+            [int(partner[c]) != c and len(self.by_class[int(partner[c])]) > 0 for c in range(num_classes)]
+        )
         self.reverse_prob = float(reverse_prob)
         self.both_ways = bool(both_ways)
         super().__init__(len(self.labels), num_replicas=num_replicas, rank=rank, seed=seed, drop_last=True)

@@ -69,8 +69,7 @@ def multi_view_tsn_indices(num_video_frames: int, num_segments: int, num_views: 
         return [[i % n for i in range(s)] for _ in range(num_views)]
     length = n / s
     return [
-        [min(n - 1, int(math.floor((i + (k + 0.5) / num_views) * length))) for i in range(s)]
-        for k in range(num_views)
+        [min(n - 1, int(math.floor((i + (k + 0.5) / num_views) * length))) for i in range(s)] for k in range(num_views)
     ]
 
 
@@ -121,8 +120,9 @@ def view_indices(
     """
     if sampling == "tsn":
         if train:
-            return [tsn_indices(num_video_frames, num_frames, train=True, generator=generator)
-                    for _ in range(num_views)]
+            return [
+                tsn_indices(num_video_frames, num_frames, train=True, generator=generator) for _ in range(num_views)
+            ]
         return multi_view_tsn_indices(num_video_frames, num_frames, num_views)
     if sampling == "dense":
         return dense_indices(

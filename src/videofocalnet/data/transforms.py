@@ -9,8 +9,8 @@ matches PIL/torchvision-v2 antialiased resizing.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -116,7 +116,9 @@ def random_resized_crop_params(
     return (h - ch) // 2, (w - cw) // 2, ch, cw
 
 
-def resized_crop(clip: torch.Tensor, top: int, left: int, height: int, width: int, size: tuple[int, int]) -> torch.Tensor:
+def resized_crop(
+    clip: torch.Tensor, top: int, left: int, height: int, width: int, size: tuple[int, int]
+) -> torch.Tensor:
     """Crop the same box from every frame, then resize it to ``size`` (H, W)."""
     _check_clip(clip)
     # (T, C, H, W) -> (T, C, height, width) view, then one resize
@@ -289,7 +291,10 @@ def color_jitter(
     ]
     x = clip.float()
     ops: list[Callable[[torch.Tensor, float], torch.Tensor]] = [
-        _adjust_brightness, _adjust_contrast, _adjust_saturation, _adjust_hue,
+        _adjust_brightness,
+        _adjust_contrast,
+        _adjust_saturation,
+        _adjust_hue,
     ]
     for i in order:
         if factors[i] is not None:

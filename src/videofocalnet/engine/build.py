@@ -57,7 +57,9 @@ def resolve_model_name(model_type: str) -> str:
 
     close = difflib.get_close_matches(normalised, list_models(), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(f"MODEL.TYPE {model_type!r} is not a registered model{hint} (registered: {', '.join(list_models())})")
+    raise ConfigError(
+        f"MODEL.TYPE {model_type!r} is not a registered model{hint} (registered: {', '.join(list_models())})"
+    )
 
 
 def model_kwargs(cfg: Config) -> dict[str, Any]:
@@ -180,7 +182,8 @@ def build_train_dataset(cfg: Config):
         reverse_prob=cfg.AUG.REVERSE_PROB,
         # the both-ways sampler reverses every other clip itself, whatever AUG.REVERSE_PROB says
         reverse_label_map=reversal_label_map(cfg.AUG.REVERSE_PAIRS, cfg.DATA.NUM_CLASSES)
-        if cfg.AUG.REVERSE_PROB > 0 or cfg.DATA.SAMPLER == "class_balanced_both_ways" else None,
+        if cfg.AUG.REVERSE_PROB > 0 or cfg.DATA.SAMPLER == "class_balanced_both_ways"
+        else None,
         cache_decoded_bytes=cfg.DATA.CACHE_DECODED_MB * 2**20,
     )
 
@@ -192,9 +195,14 @@ def build_train_sampler(cfg: Config, dataset, *, num_replicas: int, rank: int):
     from videofocalnet.data.loader import ClassBalancedSampler
 
     return ClassBalancedSampler(
-        dataset.labels, num_classes=cfg.DATA.NUM_CLASSES, reverse_label_map=dataset.reverse_label_map,
-        reverse_prob=dataset.reverse_prob, both_ways=cfg.DATA.SAMPLER == "class_balanced_both_ways",
-        num_replicas=num_replicas, rank=rank, seed=cfg.SEED,
+        dataset.labels,
+        num_classes=cfg.DATA.NUM_CLASSES,
+        reverse_label_map=dataset.reverse_label_map,
+        reverse_prob=dataset.reverse_prob,
+        both_ways=cfg.DATA.SAMPLER == "class_balanced_both_ways",
+        num_replicas=num_replicas,
+        rank=rank,
+        seed=cfg.SEED,
     )
 
 

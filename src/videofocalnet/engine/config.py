@@ -293,7 +293,7 @@ class Config:
     DIST_BACKEND: str = "auto"  # "auto" (nccl on GPU, gloo on CPU), "gloo" or "nccl"
     TENSORBOARD: bool = True  # write TensorBoard scalars when the tensorboard package is installed
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         """Cross-field checks that a single key's type cannot express."""
         if self.MODEL.NUM_CLASSES == 0:
             self.MODEL.NUM_CLASSES = self.DATA.NUM_CLASSES
@@ -314,35 +314,53 @@ class Config:
                 self.DATA.NUM_CLASSES == self.MODEL.NUM_CLASSES,
                 f"DATA.NUM_CLASSES ({self.DATA.NUM_CLASSES}) != MODEL.NUM_CLASSES ({self.MODEL.NUM_CLASSES})",
             ),
-            (self.DATA.NUM_FRAMES % self.MODEL.TUBELET_SIZE == 0,
-             f"DATA.NUM_FRAMES ({self.DATA.NUM_FRAMES}) must be a multiple of MODEL.TUBELET_SIZE "
-             f"({self.MODEL.TUBELET_SIZE})"),
+            (
+                self.DATA.NUM_FRAMES % self.MODEL.TUBELET_SIZE == 0,
+                f"DATA.NUM_FRAMES ({self.DATA.NUM_FRAMES}) must be a multiple of MODEL.TUBELET_SIZE "
+                f"({self.MODEL.TUBELET_SIZE})",
+            ),
             choice("DATA.SAMPLING", self.DATA.SAMPLING),
-            (self.DATA.SAMPLER in allowed["DATA.SAMPLER"], f"DATA.SAMPLER must be one of "
-             f"{', '.join(allowed['DATA.SAMPLER'])}, got {self.DATA.SAMPLER!r}"),
-            (self.DATA.SAMPLER != "class_balanced_both_ways" or bool(self.AUG.REVERSE_PAIRS),
-             "DATA.SAMPLER class_balanced_both_ways needs AUG.REVERSE_PAIRS (the dataset's time-reversal class pairs)"),
+            (
+                self.DATA.SAMPLER in allowed["DATA.SAMPLER"],
+                f"DATA.SAMPLER must be one of {', '.join(allowed['DATA.SAMPLER'])}, got {self.DATA.SAMPLER!r}",
+            ),
+            (
+                self.DATA.SAMPLER != "class_balanced_both_ways" or bool(self.AUG.REVERSE_PAIRS),
+                "DATA.SAMPLER class_balanced_both_ways needs AUG.REVERSE_PAIRS "
+                "(the dataset's time-reversal class pairs)",
+            ),
             choice("MODEL.INIT", self.MODEL.INIT),
-            choice("MODEL.VARIANT", self.MODEL.VARIANT, " (the factorized design is a model of its own: set MODEL.TYPE "
-                   "to e.g. video_focalnet_tiny_factorized)" if self.MODEL.VARIANT == "factorized" else ""),
+            choice(
+                "MODEL.VARIANT",
+                self.MODEL.VARIANT,
+                " (the factorized design is a model of its own: set MODEL.TYPE to e.g. video_focalnet_tiny_factorized)"
+                if self.MODEL.VARIANT == "factorized"
+                else "",
+            ),
             choice("MODEL.DROP_PATH_MODE", self.MODEL.DROP_PATH_MODE),
             choice("TRAIN.OPTIMIZER.NAME", self.TRAIN.OPTIMIZER.NAME, lower=True),
             choice("TRAIN.LR_SCHEDULER.NAME", self.TRAIN.LR_SCHEDULER.NAME),
             choice("TRAIN.PRECISION", self.TRAIN.PRECISION),
             choice("AMP_OPT_LEVEL", self.AMP_OPT_LEVEL),
             (self.TRAIN.ACCUMULATION_STEPS >= 0, "TRAIN.ACCUMULATION_STEPS must be >= 0"),
-            (self.TRAIN.WARMUP_EPOCHS <= self.TRAIN.EPOCHS,
-             f"TRAIN.WARMUP_EPOCHS ({self.TRAIN.WARMUP_EPOCHS}) > TRAIN.EPOCHS ({self.TRAIN.EPOCHS})"),
-            (self.TEST.NUM_CROP in (1, 3) and self.TEST.FINAL_NUM_CROP in (1, 3),
-             "TEST.NUM_CROP and TEST.FINAL_NUM_CROP must be 1 or 3"),
+            (
+                self.TRAIN.WARMUP_EPOCHS <= self.TRAIN.EPOCHS,
+                f"TRAIN.WARMUP_EPOCHS ({self.TRAIN.WARMUP_EPOCHS}) > TRAIN.EPOCHS ({self.TRAIN.EPOCHS})",
+            ),
+            (
+                self.TEST.NUM_CROP in (1, 3) and self.TEST.FINAL_NUM_CROP in (1, 3),
+                "TEST.NUM_CROP and TEST.FINAL_NUM_CROP must be 1 or 3",
+            ),
             (self.TEST.NUM_CLIP >= 1 and self.TEST.FINAL_NUM_CLIP >= 1, "TEST.NUM_CLIP values must be >= 1"),
             choice("DEVICE", self.DEVICE),
             choice("DIST_BACKEND", self.DIST_BACKEND),
             (0.0 <= self.TRAIN.EMA.DECAY < 1.0, f"TRAIN.EMA.DECAY must be in [0, 1), got {self.TRAIN.EMA.DECAY}"),
             (len(self.DATA.MEAN) == 3 and len(self.DATA.STD) == 3, "DATA.MEAN and DATA.STD need 3 values"),
             (0.0 <= self.AUG.REVERSE_PROB <= 1.0, f"AUG.REVERSE_PROB must be in [0, 1], got {self.AUG.REVERSE_PROB}"),
-            (self.AUG.REVERSE_PROB == 0.0 or bool(self.AUG.REVERSE_PAIRS),
-             "AUG.REVERSE_PROB > 0 needs AUG.REVERSE_PAIRS (the dataset's time-reversal class pairs)"),
+            (
+                self.AUG.REVERSE_PROB == 0.0 or bool(self.AUG.REVERSE_PAIRS),
+                "AUG.REVERSE_PROB > 0 needs AUG.REVERSE_PAIRS (the dataset's time-reversal class pairs)",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -550,7 +568,7 @@ def apply_opts(cfg: Config, opts: list[str] | None) -> Config:
             nested = {parent: nested}
         if any(key.startswith(p + ".") for p in dict_prefixes):  # free-form MODEL.SPEC.<anything>
             prefix = next(p for p in dict_prefixes if key.startswith(p + "."))
-            get_value(cfg, prefix)[key[len(prefix) + 1:]] = _parse_cli_value(text)
+            get_value(cfg, prefix)[key[len(prefix) + 1 :]] = _parse_cli_value(text)
             continue
         merge_dict(cfg, nested, source="--opts")
     return cfg

@@ -14,8 +14,16 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["DEVICES", "DIST_BACKENDS", "DistInfo", "init_distributed", "cleanup", "seed_everything", "all_reduce_sum",
-           "barrier"]
+__all__ = [
+    "DEVICES",
+    "DIST_BACKENDS",
+    "DistInfo",
+    "init_distributed",
+    "cleanup",
+    "seed_everything",
+    "all_reduce_sum",
+    "barrier",
+]
 
 DEVICES = ("auto", "cpu", "cuda")  # DEVICE: "auto" is cuda when available (init_distributed)
 DIST_BACKENDS = ("auto", "gloo", "nccl")  # DIST_BACKEND: "auto" is nccl on GPU, gloo on CPU

@@ -65,8 +65,12 @@ class EvalResult:
         return confusion_matrix(self.preds, self.labels, self.scores.shape[1])
 
     def summary(self) -> dict[str, Any]:
-        return {**self.metrics, "num_videos": len(self.indices), "num_skipped": len(self.skipped),
-                "views": f"{self.views[0]}x{self.views[1]}"}
+        return {
+            **self.metrics,
+            "num_videos": len(self.indices),
+            "num_skipped": len(self.skipped),
+            "views": f"{self.views[0]}x{self.views[1]}",
+        }
 
 
 def compute_metrics(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -116,9 +120,16 @@ def evaluate_dataset(
     """Score ``dataset`` (a VideoDataset in 'val' or 'test' mode) on all ranks; every rank returns the full result."""
     device = info.device
     bs = batch_size or cfg.TEST.BATCH_SIZE or cfg.DATA.BATCH_SIZE
-    loader = build_loader(dataset, batch_size=bs, train=False, num_workers=cfg.DATA.NUM_WORKERS, seed=cfg.SEED,
-                          num_replicas=info.world_size, rank=info.rank,
-                          pin_memory=cfg.DATA.PIN_MEMORY and device.type == "cuda")
+    loader = build_loader(
+        dataset,
+        batch_size=bs,
+        train=False,
+        num_workers=cfg.DATA.NUM_WORKERS,
+        seed=cfg.SEED,
+        num_replicas=info.world_size,
+        rank=info.rank,
+        pin_memory=cfg.DATA.PIN_MEMORY and device.type == "cuda",
+    )
     loader.generator = torch.Generator().manual_seed(cfg.SEED)  # iterator creation must not touch the global RNG
     views = (getattr(dataset, "num_clips", 1), getattr(dataset, "num_crops", 1))
     amp = autocast_context(eval_precision(cfg.precision, device), device)
@@ -126,8 +137,14 @@ def evaluate_dataset(
     model.eval()
     rows: list[tuple[int, int, str, torch.Tensor]] = []
     skipped: list[str] = []
-    for batch in tqdm(loader, desc=f"eval {views[0]}x{views[1]} views", unit="batch",
-                      disable=not (progress and info.is_main), dynamic_ncols=True, leave=False):
+    for batch in tqdm(
+        loader,
+        desc=f"eval {views[0]}x{views[1]} views",
+        unit="batch",
+        disable=not (progress and info.is_main),
+        dynamic_ncols=True,
+        leave=False,
+    ):
         skipped.extend(str(path) for path, _error in batch.get("bad", []))
         if batch["video"] is None or batch["label"].numel() == 0:
             continue
@@ -147,13 +164,21 @@ def evaluate_dataset(
     ordered = [by_index[i] for i in sorted(by_index)]
     expected = len(dataset) - len(skipped)
     if len(ordered) != expected:
-        raise RuntimeError(f"evaluation scored {len(ordered)} videos, expected {expected} "
-                           f"({len(dataset)} listed, {len(skipped)} unreadable)")
+        raise RuntimeError(
+            f"evaluation scored {len(ordered)} videos, expected {expected} "
+            f"({len(dataset)} listed, {len(skipped)} unreadable)"
+        )
     k = cfg.MODEL.NUM_CLASSES
     scores = torch.stack([r[3] for r in ordered]) if ordered else torch.zeros(0, k)
     labels = torch.tensor([r[1] for r in ordered], dtype=torch.long)
-    result = EvalResult(scores=scores, labels=labels, indices=[r[0] for r in ordered], paths=[r[2] for r in ordered],
-                        views=views, skipped=skipped)
+    result = EvalResult(
+        scores=scores,
+        labels=labels,
+        indices=[r[0] for r in ordered],
+        paths=[r[2] for r in ordered],
+        views=views,
+        skipped=skipped,
+    )
     result.metrics = compute_metrics(scores, labels)
     return result
 
@@ -180,28 +205,44 @@ def write_predictions(result: EvalResult, path: str | os.PathLike[str], class_na
     records: list[dict[str, Any]] = []
     for i, idx in enumerate(result.indices):
         pred = int(top.indices[i, 0])
-        records.append({
-            "index": idx, "path": result.paths[i], "label": int(result.labels[i]),
-            "label_name": class_names[int(result.labels[i])], "pred": pred, "pred_name": class_names[pred],
-            "correct": pred == int(result.labels[i]), "score": float(top.values[i, 0]),
-            "top5": [int(c) for c in top.indices[i]], "top5_scores": [round(float(s), 6) for s in top.values[i]],
-        })
+        records.append(
+            {
+                "index": idx,
+                "path": result.paths[i],
+                "label": int(result.labels[i]),
+                "label_name": class_names[int(result.labels[i])],
+                "pred": pred,
+                "pred_name": class_names[pred],
+                "correct": pred == int(result.labels[i]),
+                "score": float(top.values[i, 0]),
+                "top5": [int(c) for c in top.indices[i]],
+                "top5_scores": [round(float(s), 6) for s in top.values[i]],
+            }
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
         with open(path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(records[0]) if records else ["index"])
             writer.writeheader()
             for r in records:
-                writer.writerow({**r, "top5": " ".join(map(str, r["top5"])),
-                                 "top5_scores": " ".join(map(str, r["top5_scores"]))})
+                writer.writerow(
+                    {**r, "top5": " ".join(map(str, r["top5"])), "top5_scores": " ".join(map(str, r["top5_scores"]))}
+                )
     else:
-        path.write_text(json.dumps({"metrics": result.summary(), "skipped": result.skipped,
-                                    "predictions": records}, indent=1) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps({"metrics": result.summary(), "skipped": result.skipped, "predictions": records}, indent=1)
+            + "\n",
+            encoding="utf-8",
+        )
     return path
 
 
-def write_confusion(result: EvalResult, csv_path: str | os.PathLike[str], png_path: str | os.PathLike[str] | None,
-                    class_names: list[str]) -> None:
+def write_confusion(
+    result: EvalResult,
+    csv_path: str | os.PathLike[str],
+    png_path: str | os.PathLike[str] | None,
+    class_names: list[str],
+) -> None:
     """Confusion matrix as CSV (rows true, columns predicted, with names) and, with matplotlib, as a PNG."""
     cm = result.confusion
     csv_path = Path(csv_path)
@@ -231,13 +272,22 @@ def write_confusion(result: EvalResult, csv_path: str | os.PathLike[str], png_pa
             for i in range(k):
                 for j in range(k):
                     if cm[i, j]:
-                        ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=7,
-                                color="white" if norm[i, j] > 0.5 else "black")
+                        ax.text(
+                            j,
+                            i,
+                            str(int(cm[i, j])),
+                            ha="center",
+                            va="center",
+                            fontsize=7,
+                            color="white" if norm[i, j] > 0.5 else "black",
+                        )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     m = result.metrics
-    ax.set_title(f"top-1 {m.get('top1', float('nan')):.1f}%  mean-class {m.get('mean_class_acc', float('nan')):.1f}%"
-                 f"  ({len(result.indices)} videos, {result.views[0]}x{result.views[1]} views)")
+    ax.set_title(
+        f"top-1 {m.get('top1', float('nan')):.1f}%  mean-class {m.get('mean_class_acc', float('nan')):.1f}%"
+        f"  ({len(result.indices)} videos, {result.views[0]}x{result.views[1]} views)"
+    )
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
@@ -287,8 +337,9 @@ def run_evaluation(
         _load_eval_weights(model, checkpoint, use_ema=use_ema)
         optimize_for_inference(model.to(info.device))
         key = "DATA.TEST_FILE" if (list_file or cfg.DATA.TEST_FILE) else "DATA.VAL_FILE"
-        dataset = build.build_eval_dataset(cfg, list_file or cfg.DATA.TEST_FILE or cfg.DATA.VAL_FILE,
-                                           num_clips=clips, num_crops=crops, key=key)
+        dataset = build.build_eval_dataset(
+            cfg, list_file or cfg.DATA.TEST_FILE or cfg.DATA.VAL_FILE, num_clips=clips, num_crops=crops, key=key
+        )
         result = evaluate_dataset(model, dataset, cfg=cfg, info=info, batch_size=batch_size, progress=progress)
         if info.is_main and output_dir is not None:
             out = Path(output_dir)
@@ -296,8 +347,9 @@ def run_evaluation(
             names = _class_names(cfg, cfg.MODEL.NUM_CLASSES, config_path)
             write_predictions(result, out / predictions, names)
             write_confusion(result, out / "confusion.csv", out / "confusion.png", names)
-            (out / "metrics.json").write_text(json.dumps({**result.summary(), "checkpoint": str(checkpoint)},
-                                                         indent=2) + "\n", encoding="utf-8")
+            (out / "metrics.json").write_text(
+                json.dumps({**result.summary(), "checkpoint": str(checkpoint)}, indent=2) + "\n", encoding="utf-8"
+            )
         return result
     finally:
         cleanup()

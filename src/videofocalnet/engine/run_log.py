@@ -42,11 +42,13 @@ class MetricsLogger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and self.path.is_file():
             # records written after the checkpoint we resume from belong to the lost future: drop them
-            kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step and r.get("kind") != "final_eval"]
+            kept = [
+                r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step and r.get("kind") != "final_eval"
+            ]
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
         elif resume_step is None and self.path.exists():
             self.path.unlink()
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run, closed by close()
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter  # needs the optional tensorboard package

@@ -85,11 +85,16 @@ class LRSchedule:
     def load_state_dict(self, state: dict) -> None:
         """Restore the update counter. Constants that differ (e.g. more EPOCHS to extend a run, another world size)
         are reported with a warning and this run's values are kept: the resume is then no longer exact."""
-        changed = [f"{key} {state[key]!r} -> {getattr(self, key)!r}"
-                   for key in ("base_lr", "total_steps", "warmup_steps", "warmup_lr", "min_lr", "name")
-                   if key in state and state[key] != getattr(self, key)]
+        changed = [
+            f"{key} {state[key]!r} -> {getattr(self, key)!r}"
+            for key in ("base_lr", "total_steps", "warmup_steps", "warmup_lr", "min_lr", "name")
+            if key in state and state[key] != getattr(self, key)
+        ]
         if changed:
-            warnings.warn("resuming with a different learning-rate schedule (" + ", ".join(changed) + "); the "
-                          "counter is restored and this run's schedule continues from it", stacklevel=2)
+            warnings.warn(
+                "resuming with a different learning-rate schedule (" + ", ".join(changed) + "); the "
+                "counter is restored and this run's schedule continues from it",
+                stacklevel=2,
+            )
         self.step_count = int(state["step_count"])
         self.apply()

@@ -39,7 +39,14 @@ from videofocalnet.engine.checkpoint import (
     save_training_state,
 )
 from videofocalnet.engine.config import Config, config_to_dict, save_config
-from videofocalnet.engine.distributed import DistInfo, all_reduce_sum, barrier, cleanup, init_distributed, seed_everything
+from videofocalnet.engine.distributed import (
+    DistInfo,
+    all_reduce_sum,
+    barrier,
+    cleanup,
+    init_distributed,
+    seed_everything,
+)
 from videofocalnet.engine.ema import ModelEMA
 from videofocalnet.engine.evaluate import evaluate_dataset
 from videofocalnet.engine.losses import build_criterion
@@ -122,8 +129,15 @@ class TrainRecipe:
     """One training run. ``setup`` builds everything (restoring ``last.pt`` if given), then ``train_epoch`` and
     ``validate_and_save`` alternate, then ``finish`` runs the final multi-view evaluation."""
 
-    def __init__(self, cfg: Config, info: DistInfo, *, run_dir: Path, progress: bool = True,
-                 callbacks: Sequence[TrainCallback] = ()) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        info: DistInfo,
+        *,
+        run_dir: Path,
+        progress: bool = True,
+        callbacks: Sequence[TrainCallback] = (),
+    ) -> None:
         self.cfg, self.info, self.run_dir, self.progress = cfg, info, run_dir, progress
         self.callbacks = list(callbacks)
         self.device = info.device
@@ -148,8 +162,9 @@ class TrainRecipe:
         self.ddp_model: nn.Module = self.model
         if self.info.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids,
-                                                                 broadcast_buffers=False)
+            self.ddp_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=device_ids, broadcast_buffers=False
+            )
         self.ema = ModelEMA(self.model, self.cfg.TRAIN.EMA.DECAY) if self.cfg.TRAIN.EMA.ENABLED else None
         if self.ema is not None and ema_state is not None:
             self.ema.load_state_dict(ema_state)
@@ -163,8 +178,15 @@ class TrainRecipe:
         self.train_set = build.build_train_dataset(cfg)
         sampler = build.build_train_sampler(cfg, self.train_set, num_replicas=info.world_size, rank=info.rank)
         self.loader = build_loader(
-            self.train_set, batch_size=cfg.DATA.BATCH_SIZE, train=True, num_workers=cfg.DATA.NUM_WORKERS,
-            seed=cfg.SEED, num_replicas=info.world_size, rank=info.rank, sampler=sampler, drop_last=True,
+            self.train_set,
+            batch_size=cfg.DATA.BATCH_SIZE,
+            train=True,
+            num_workers=cfg.DATA.NUM_WORKERS,
+            seed=cfg.SEED,
+            num_replicas=info.world_size,
+            rank=info.rank,
+            sampler=sampler,
+            drop_last=True,
             pin_memory=cfg.DATA.PIN_MEMORY and self.device.type == "cuda",
         )
         self.loader.generator = torch.Generator()  # keep iterator creation off the global RNG (see module docstring)
@@ -191,15 +213,28 @@ class TrainRecipe:
         base_lr, warmup_lr, min_lr = self.lrs
         opt = tr.OPTIMIZER
         self.optimizer = build_optimizer(
-            self.model, name=opt.NAME, lr=base_lr, weight_decay=tr.WEIGHT_DECAY, momentum=opt.MOMENTUM,
-            nesterov=opt.NESTEROV, betas=(opt.BETAS[0], opt.BETAS[1]), eps=opt.EPS,
-            official_no_weight_decay_bug=tr.OFFICIAL_NO_WEIGHT_DECAY_BUG, fused=opt.FUSED,
+            self.model,
+            name=opt.NAME,
+            lr=base_lr,
+            weight_decay=tr.WEIGHT_DECAY,
+            momentum=opt.MOMENTUM,
+            nesterov=opt.NESTEROV,
+            betas=(opt.BETAS[0], opt.BETAS[1]),
+            eps=opt.EPS,
+            official_no_weight_decay_bug=tr.OFFICIAL_NO_WEIGHT_DECAY_BUG,
+            fused=opt.FUSED,
         )
         per_epoch = self.updates_per_epoch
         self.schedule = LRSchedule(
-            self.optimizer, base_lr=base_lr, total_steps=tr.EPOCHS * per_epoch, warmup_steps=tr.WARMUP_EPOCHS * per_epoch,
-            warmup_lr=warmup_lr, min_lr=min_lr, name=tr.LR_SCHEDULER.NAME,
-            decay_steps=tr.LR_SCHEDULER.DECAY_EPOCHS * per_epoch, decay_rate=tr.LR_SCHEDULER.DECAY_RATE,
+            self.optimizer,
+            base_lr=base_lr,
+            total_steps=tr.EPOCHS * per_epoch,
+            warmup_steps=tr.WARMUP_EPOCHS * per_epoch,
+            warmup_lr=warmup_lr,
+            min_lr=min_lr,
+            name=tr.LR_SCHEDULER.NAME,
+            decay_steps=tr.LR_SCHEDULER.DECAY_EPOCHS * per_epoch,
+            decay_rate=tr.LR_SCHEDULER.DECAY_RATE,
         )
         self.scaler = grad_scaler(self.precision)
         self.mixup = build.build_mixup(cfg)
@@ -208,23 +243,35 @@ class TrainRecipe:
 
     def _setup_run_dir(self, *, resumed: bool) -> None:
         info = self.info
-        self.metrics = MetricsLogger(self.run_dir, enabled=info.is_main, tensorboard=self.cfg.TENSORBOARD,
-                                     resume_step=self.state.global_step if resumed else None)
+        self.metrics = MetricsLogger(
+            self.run_dir,
+            enabled=info.is_main,
+            tensorboard=self.cfg.TENSORBOARD,
+            resume_step=self.state.global_step if resumed else None,
+        )
         if not info.is_main:
             return
         save_config(self.cfg, self.run_dir / "config.yaml")
         base_lr, warmup_lr, min_lr = self.lrs
         run_info = {
-            "model_name": build.resolve_model_name(self.cfg.MODEL.TYPE), "model_kwargs": build.model_kwargs(self.cfg),
-            "parameters": sum(p.numel() for p in self.model.parameters()), "world_size": info.world_size,
-            "backend": info.backend, "device": str(self.device), "precision": self.precision,
-            "total_batch": self.total_batch, "scaled_lr": {"base": base_lr, "warmup": warmup_lr, "min": min_lr},
-            "updates_per_epoch": self.updates_per_epoch, "train_videos": len(self.train_set),
+            "model_name": build.resolve_model_name(self.cfg.MODEL.TYPE),
+            "model_kwargs": build.model_kwargs(self.cfg),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "world_size": info.world_size,
+            "backend": info.backend,
+            "device": str(self.device),
+            "precision": self.precision,
+            "total_batch": self.total_batch,
+            "scaled_lr": {"base": base_lr, "warmup": warmup_lr, "min": min_lr},
+            "updates_per_epoch": self.updates_per_epoch,
+            "train_videos": len(self.train_set),
         }
         (self.run_dir / "run_info.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
-        self.log(f"run dir {self.run_dir}: {run_info['parameters']:,} parameters, total batch {self.total_batch}, "
-                 f"lr {base_lr:.3g} (warm-up {warmup_lr:.3g}, min {min_lr:.3g}), {self.precision}, "
-                 f"world {info.world_size}")
+        self.log(
+            f"run dir {self.run_dir}: {run_info['parameters']:,} parameters, total batch {self.total_batch}, "
+            f"lr {base_lr:.3g} (warm-up {warmup_lr:.3g}, min {min_lr:.3g}), {self.precision}, "
+            f"world {info.world_size}"
+        )
 
     # ------------------------------------------------------------------------------------------------ restore
     def restore(self, path: Path) -> tuple[dict[str, Any] | None, dict[str, torch.Tensor] | None]:
@@ -241,8 +288,10 @@ class TrainRecipe:
         if len(ckpt[K.RNG]) == self.info.world_size:
             saved_rng = ckpt[K.RNG][self.info.rank]
         else:
-            self.log(f"checkpoint was written by {len(ckpt[K.RNG])} processes, this run has {self.info.world_size}: "
-                     "data order is kept, random streams are re-seeded")
+            self.log(
+                f"checkpoint was written by {len(ckpt[K.RNG])} processes, this run has {self.info.world_size}: "
+                "data order is kept, random streams are re-seeded"
+            )
         self.log(f"resumed from {path} at epoch {self.state.epoch}, step {self.state.global_step}")
         return saved_rng, ckpt.get(K.EMA)
 
@@ -251,17 +300,20 @@ class TrainRecipe:
         K = CheckpointKey
         rng = _gather_objects({"global": capture_rng_state(), "mixup": self.mix_gen.get_state()}, self.info)
         if self.info.is_main:
-            save_training_state(self.run_dir / LAST_NAME, {
-                K.MODEL: self.model.state_dict(),
-                K.OPTIMIZER: self.optimizer.state_dict(),
-                K.SCHEDULE: self.schedule.state_dict(),
-                K.SCALER: self.scaler.state_dict() if self.scaler.is_enabled() else {},
-                K.EMA: self.ema.state_dict() if self.ema is not None else None,
-                K.PROGRESS: vars(self.state).copy(),
-                K.RNG: rng,
-                K.WORLD_SIZE: self.info.world_size,
-                K.CONFIG: config_to_dict(self.cfg),
-            })
+            save_training_state(
+                self.run_dir / LAST_NAME,
+                {
+                    K.MODEL: self.model.state_dict(),
+                    K.OPTIMIZER: self.optimizer.state_dict(),
+                    K.SCHEDULE: self.schedule.state_dict(),
+                    K.SCALER: self.scaler.state_dict() if self.scaler.is_enabled() else {},
+                    K.EMA: self.ema.state_dict() if self.ema is not None else None,
+                    K.PROGRESS: vars(self.state).copy(),
+                    K.RNG: rng,
+                    K.WORLD_SIZE: self.info.world_size,
+                    K.CONFIG: config_to_dict(self.cfg),
+                },
+            )
         barrier()
         for callback in self.callbacks:
             callback.on_checkpoint(self)
@@ -279,8 +331,14 @@ class TrainRecipe:
         self.ddp_model.train()
         batches = iter(self.loader)
         first_update = state.batch_in_epoch // self.accum
-        bar = tqdm(total=self.updates_per_epoch, initial=first_update, desc=f"epoch {epoch + 1}/{cfg.TRAIN.EPOCHS}",
-                   unit="step", disable=not (self.progress and self.info.is_main), dynamic_ncols=True)
+        bar = tqdm(
+            total=self.updates_per_epoch,
+            initial=first_update,
+            desc=f"epoch {epoch + 1}/{cfg.TRAIN.EPOCHS}",
+            unit="step",
+            disable=not (self.progress and self.info.is_main),
+            dynamic_ncols=True,
+        )
         epoch_loss = torch.zeros(2, dtype=torch.float64)
         t_epoch = time.perf_counter()
         for _update in range(first_update, self.updates_per_epoch):
@@ -302,8 +360,9 @@ class TrainRecipe:
                 self.save_last()
         bar.close()
         epoch_mean = (epoch_loss[0] / epoch_loss[1]).item() if epoch_loss[1] > 0 else float("nan")
-        self.metrics.log("train_epoch", state.global_step, epoch=epoch, loss=epoch_mean,
-                         seconds=time.perf_counter() - t_epoch)
+        self.metrics.log(
+            "train_epoch", state.global_step, epoch=epoch, loss=epoch_mean, seconds=time.perf_counter() - t_epoch
+        )
         return epoch_loss
 
     def train_step(self, batches: Iterator[dict[str, Any]]) -> tuple[torch.Tensor, float, float]:
@@ -343,8 +402,9 @@ class TrainRecipe:
 
     def validate(self, *, num_clips: int, num_crops: int) -> dict[str, Any]:
         dataset = build.build_eval_dataset(self.cfg, self.cfg.DATA.VAL_FILE, num_clips=num_clips, num_crops=num_crops)
-        return evaluate_dataset(self.eval_model, dataset, cfg=self.cfg, info=self.info,
-                                progress=self.progress).summary()
+        return evaluate_dataset(
+            self.eval_model, dataset, cfg=self.cfg, info=self.info, progress=self.progress
+        ).summary()
 
     def validate_and_save(self, epoch: int, epoch_loss: torch.Tensor) -> None:
         """End of epoch: validate, keep the best weights, snapshot, then the resumable state (after everything)."""
@@ -354,8 +414,10 @@ class TrainRecipe:
             self.last_val = self.validate(num_clips=cfg.TEST.NUM_CLIP, num_crops=cfg.TEST.NUM_CROP)
             self.metrics.log("val", state.global_step, epoch=epoch, **self.last_val)
             epoch_mean = (epoch_loss[0] / epoch_loss[1]).item() if epoch_loss[1] > 0 else float("nan")
-            self.log(f"epoch {epoch + 1}: train loss {epoch_mean:.4f}, val top-1 {self.last_val['top1']:.2f} "
-                     f"top-5 {self.last_val['top5']:.2f} ({self.last_val['num_videos']} videos)")
+            self.log(
+                f"epoch {epoch + 1}: train loss {epoch_mean:.4f}, val top-1 {self.last_val['top1']:.2f} "
+                f"top-5 {self.last_val['top5']:.2f} ({self.last_val['num_videos']} videos)"
+            )
             if self.last_val["top1"] > state.best_top1:
                 state.best_top1, state.best_epoch = self.last_val["top1"], epoch
                 if self.info.is_main:
@@ -371,26 +433,44 @@ class TrainRecipe:
         """The evaluation weights in the project's safetensors format, with the run's config and last metrics."""
         cfg, module = self.cfg, self.eval_model
         extra = {
-            "num_classes": cfg.MODEL.NUM_CLASSES, "num_frames": cfg.DATA.NUM_FRAMES, "input_size": cfg.DATA.INPUT_SIZE,
-            "mean": list(cfg.DATA.MEAN), "std": list(cfg.DATA.STD), "label_list": cfg.DATA.LABEL_LIST,
-            "epoch": epoch, "global_step": self.state.global_step, "ema_weights": module is not self.model,
-            "metrics": self.last_val, "config": config_to_dict(cfg),
+            "num_classes": cfg.MODEL.NUM_CLASSES,
+            "num_frames": cfg.DATA.NUM_FRAMES,
+            "input_size": cfg.DATA.INPUT_SIZE,
+            "mean": list(cfg.DATA.MEAN),
+            "std": list(cfg.DATA.STD),
+            "label_list": cfg.DATA.LABEL_LIST,
+            "epoch": epoch,
+            "global_step": self.state.global_step,
+            "ema_weights": module is not self.model,
+            "metrics": self.last_val,
+            "config": config_to_dict(cfg),
         }
-        return save_weights(path, module, model_name=build.resolve_model_name(cfg.MODEL.TYPE),
-                            model_kwargs=build.model_kwargs(cfg), extra=extra)
+        return save_weights(
+            path,
+            module,
+            model_name=build.resolve_model_name(cfg.MODEL.TYPE),
+            model_kwargs=build.model_kwargs(cfg),
+            extra=extra,
+        )
 
     # ------------------------------------------------------------------------------------------------ finish
     def finish(self) -> dict[str, Any]:
         """Final multi-view evaluation, curves and ``result.json``; returns the result."""
         cfg, state = self.cfg, self.state
-        result: dict[str, Any] = {"best_top1": state.best_top1, "best_epoch": state.best_epoch,
-                                  "global_step": state.global_step, "run_dir": str(self.run_dir)}
+        result: dict[str, Any] = {
+            "best_top1": state.best_top1,
+            "best_epoch": state.best_epoch,
+            "global_step": state.global_step,
+            "run_dir": str(self.run_dir),
+        }
         if cfg.TRAIN.FINAL_EVAL and cfg.DATA.VAL_FILE:
             clips, crops = cfg.TEST.FINAL_NUM_CLIP, cfg.TEST.FINAL_NUM_CROP
             final = self.validate(num_clips=clips, num_crops=crops)
             self.metrics.log("final_eval", state.global_step, **final)
-            self.log(f"final {clips}x{crops}-view evaluation: top-1 {final['top1']:.2f} "
-                     f"top-5 {final['top5']:.2f} mean-class {final['mean_class_acc']:.2f}")
+            self.log(
+                f"final {clips}x{crops}-view evaluation: top-1 {final['top1']:.2f} "
+                f"top-5 {final['top5']:.2f} mean-class {final['mean_class_acc']:.2f}"
+            )
             result["final"] = final
         self.metrics.close()
         if self.info.is_main:
@@ -400,8 +480,9 @@ class TrainRecipe:
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-def _resume_path(cfg: Config, run_dir: Path, resume: str | os.PathLike[str] | None,
-                 auto_resume: bool | None) -> Path | None:
+def _resume_path(
+    cfg: Config, run_dir: Path, resume: str | os.PathLike[str] | None, auto_resume: bool | None
+) -> Path | None:
     """An explicit ``--resume``/``MODEL.RESUME`` wins over auto-resume (the official code had it the other way)."""
     explicit = resume or cfg.MODEL.RESUME
     if explicit:
@@ -427,8 +508,9 @@ def _next_good_batch(batches: Iterator[dict[str, Any]], tracker: BadVideoTracker
         try:
             batch = next(batches)
         except StopIteration:
-            raise RuntimeError("ran out of training batches: too many unreadable videos at the end of the epoch") from None
+            raise RuntimeError(
+                "ran out of training batches: too many unreadable videos at the end of the epoch"
+            ) from None
         tracker.update(int(batch["label"].shape[0]), batch.get("bad", []))
         if batch["video"] is not None:
             return batch["video"], batch["label"]
-

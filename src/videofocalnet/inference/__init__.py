@@ -15,6 +15,12 @@ from videofocalnet.inference.classifier import (
 from videofocalnet.inference.preprocess import PreprocessConfig, preprocess_from_config, preprocess_metadata
 
 __all__ = [
-    "Prediction", "VideoClassifier", "clip_indices", "expand_video_paths", "load_labels",
-    "PreprocessConfig", "preprocess_from_config", "preprocess_metadata",
+    "Prediction",
+    "VideoClassifier",
+    "clip_indices",
+    "expand_video_paths",
+    "load_labels",
+    "PreprocessConfig",
+    "preprocess_from_config",
+    "preprocess_metadata",
 ]

@@ -8,9 +8,10 @@ is averaged (the official code sums them; the ranking is the same and a mean sta
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -21,12 +22,14 @@ from videofocalnet.models.cpu import optimize_for_inference
 
 __all__ = ["Prediction", "VideoClassifier", "clip_indices", "load_labels", "expand_video_paths"]
 
+
 def clip_indices(num_video_frames: int, preprocess: PreprocessConfig, num_clips: int) -> list[list[int]]:
     """Frame indices of each temporal view, per the checkpoint's sampling (eval mode: deterministic)."""
     from videofocalnet.data.sampling import view_indices
 
-    return view_indices(preprocess.sampling, num_video_frames, preprocess.num_frames, preprocess.frame_interval,
-                        num_views=num_clips)
+    return view_indices(
+        preprocess.sampling, num_video_frames, preprocess.num_frames, preprocess.frame_interval, num_views=num_clips
+    )
 
 
 def load_labels(labels: str | os.PathLike[str] | Sequence[str] | None) -> list[str] | None:
@@ -102,7 +105,7 @@ class VideoClassifier:
         *,
         device: str | torch.device = "cpu",
         batch_size: int = 8,
-    ) -> "VideoClassifier":
+    ) -> VideoClassifier:
         """Load a ``.safetensors`` weights checkpoint; labels given here override those stored in it."""
         from videofocalnet.weights import load_model_checkpoint
 
@@ -120,8 +123,9 @@ class VideoClassifier:
 
         p = self.preprocess
         clip = frames.permute(0, 3, 1, 2)  # (T, H, W, 3) -> (T, 3, H, W)
-        return EvalTransform(short_side=p.short_side, crop=p.input_size, num_crops=num_crops, mean=p.mean,
-                             std=p.std)(clip)
+        return EvalTransform(short_side=p.short_side, crop=p.input_size, num_crops=num_crops, mean=p.mean, std=p.std)(
+            clip
+        )
 
     def views_from_frames(self, frames: torch.Tensor, views: str | tuple[int, int] = "1x1") -> torch.Tensor:
         """All decoded frames of a video, uint8 (N, H, W, 3) -> views (clips*crops, T, 3, S, S)."""
@@ -231,8 +235,9 @@ def expand_video_paths(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
             elif any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir()):
                 out.append(path)
             else:
-                raise FileNotFoundError(f"{path}: folder holds no video files ({', '.join(VIDEO_EXTENSIONS)}) "
-                                        "and no frame images")
+                raise FileNotFoundError(
+                    f"{path}: folder holds no video files ({', '.join(VIDEO_EXTENSIONS)}) and no frame images"
+                )
         elif path.exists():
             out.append(path)
         else:

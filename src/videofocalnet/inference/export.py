@@ -12,17 +12,24 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn as nn
 
 from videofocalnet.atomic import atomic_write
 
-__all__ = ["FORMATS", "SUFFIXES", "ExportResult", "ExportVerificationError", "export_model", "export_checkpoint",
-           "load_exported"]
+__all__ = [
+    "FORMATS",
+    "SUFFIXES",
+    "ExportResult",
+    "ExportVerificationError",
+    "export_model",
+    "export_checkpoint",
+    "load_exported",
+]
 
 FORMATS = ("onnx", "torchscript", "exported-program")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "exported-program": ".pt2"}
@@ -42,8 +49,13 @@ class ExportResult:
     max_abs_diff: dict[int, float] = field(default_factory=dict)  # batch size -> max |exported - eager|
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "format": self.format, "input_shape": list(self.input_shape),
-                "dynamic_axes": {"batch": 0}, "max_abs_diff": {str(k): v for k, v in self.max_abs_diff.items()}}
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "input_shape": list(self.input_shape),
+            "dynamic_axes": {"batch": 0},
+            "max_abs_diff": {str(k): v for k, v in self.max_abs_diff.items()},
+        }
 
 
 def _onnxruntime():
@@ -67,8 +79,14 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int
             # the legacy exporter's deprecation notice and the (constant, by design) shape checks of the model
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                model, (example,), tmp, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                model,
+                (example,),
+                tmp,
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                 do_constant_folding=True,
             )
 
@@ -82,6 +100,7 @@ def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TracerWarnings from the model's input checks: T, H, W are fixed here
         traced = torch.jit.trace(model, (example,), check_trace=False)
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:
             torch.jit.save(traced, handle)
@@ -92,8 +111,10 @@ def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> 
 def _export_program(model: nn.Module, example: torch.Tensor, path: Path) -> None:
     batch = torch.export.Dim("batch", min=1, max=4096)
     # the example batch is 2: torch.export specialises a dimension of size 1 to the constant 1
-    program = torch.export.export(model, (example.expand(2, *example.shape[1:]).contiguous(),),
-                                  dynamic_shapes={"x": {0: batch}})
+    program = torch.export.export(
+        model, (example.expand(2, *example.shape[1:]).contiguous(),), dynamic_shapes={"x": {0: batch}}
+    )
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:  # a buffer: torch.export.save warns about paths not ending in .pt2
             torch.export.save(program, handle)
@@ -218,5 +239,6 @@ def export_checkpoint(
     if out is None:
         ckpt = Path(checkpoint)
         out = ckpt.with_name(ckpt.name.removesuffix(ckpt.suffix) + SUFFIXES[format])
-    return export_model(model, out, format=format, num_frames=num_frames, input_size=input_size, opset=opset,
-                        verify=verify, atol=atol)
+    return export_model(
+        model, out, format=format, num_frames=num_frames, input_size=input_size, opset=opset, verify=verify, atol=atol
+    )

@@ -20,14 +20,21 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from videofocalnet.data.sampling import SAMPLING_MODES
 from videofocalnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["PREPROCESS_KEY", "LABELS_KEY", "PreprocessConfig", "preprocess_metadata", "preprocess_from_config",
-           "labels_from_config"]
+__all__ = [
+    "PREPROCESS_KEY",
+    "LABELS_KEY",
+    "PreprocessConfig",
+    "preprocess_metadata",
+    "preprocess_from_config",
+    "labels_from_config",
+]
 
 PREPROCESS_KEY = "preprocess"
 LABELS_KEY = "labels"
@@ -75,7 +82,7 @@ class PreprocessConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "checkpoint") -> "PreprocessConfig":
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "checkpoint") -> PreprocessConfig:
         """Strict: unknown keys are errors (a typo would otherwise silently fall back to a default)."""
         if not isinstance(data, Mapping):
             raise ValueError(f"{source}: '{PREPROCESS_KEY}' must be an object, got {type(data).__name__}")
@@ -105,8 +112,13 @@ def preprocess_metadata(
     ``VideoClassifier.from_checkpoint`` needs nothing else. ``short_side`` defaults to ``input_size`` (the official
     test resize: short side to 224, then 224 crops)."""
     config = PreprocessConfig(
-        num_frames=num_frames, input_size=input_size, short_side=input_size if short_side is None else short_side,
-        mean=tuple(mean), std=tuple(std), sampling=sampling, frame_interval=frame_interval,
+        num_frames=num_frames,
+        input_size=input_size,
+        short_side=input_size if short_side is None else short_side,
+        mean=tuple(mean),
+        std=tuple(std),
+        sampling=sampling,
+        frame_interval=frame_interval,
         tubelet_size=tubelet_size,
     )
     names = None
@@ -127,9 +139,14 @@ def preprocess_from_config(config: Mapping[str, Any], *, source: str = "checkpoi
     if all(k in config for k in ("num_frames", "input_size", "mean", "std")):
         # flat keys written by engine.train before it adopted this block: TSN and short side = crop (official test)
         try:
-            return PreprocessConfig(num_frames=int(config["num_frames"]), input_size=int(config["input_size"]),
-                                    short_side=int(config["input_size"]), mean=tuple(config["mean"]),
-                                    std=tuple(config["std"]), tubelet_size=int(kwargs.get("tubelet_size", 1)))
+            return PreprocessConfig(
+                num_frames=int(config["num_frames"]),
+                input_size=int(config["input_size"]),
+                short_side=int(config["input_size"]),
+                mean=tuple(config["mean"]),
+                std=tuple(config["std"]),
+                tubelet_size=int(kwargs.get("tubelet_size", 1)),
+            )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: {exc}") from None
     num_frames = int(kwargs.get("num_frames", 8))
@@ -139,8 +156,9 @@ def preprocess_from_config(config: Mapping[str, Any], *, source: str = "checkpoi
         f"({num_frames} TSN frames, short side {size}, {size}x{size} crops, ImageNet mean/std)",
         stacklevel=2,
     )
-    return PreprocessConfig(num_frames=num_frames, input_size=size, short_side=size,
-                            tubelet_size=int(kwargs.get("tubelet_size", 1)))
+    return PreprocessConfig(
+        num_frames=num_frames, input_size=size, short_side=size, tubelet_size=int(kwargs.get("tubelet_size", 1))
+    )
 
 
 def labels_from_config(config: Mapping[str, Any]) -> list[str] | None:

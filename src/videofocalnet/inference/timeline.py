@@ -33,8 +33,10 @@ class TimelineWindow:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4),
-            "start_frame": self.start_frame, "end_frame": self.end_frame,
+            "start_s": round(self.start_s, 4),
+            "end_s": round(self.end_s, 4),
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
             "topk": [{"label": n, "prob": round(p, 6)} for n, p in self.topk],
         }
 
@@ -52,8 +54,13 @@ class Timeline:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path, "fps": self.fps, "num_frames": self.num_frames, "window_s": self.window_s,
-            "stride_s": self.stride_s, "views": self.views, "windows": [w.to_dict() for w in self.windows],
+            "path": self.path,
+            "fps": self.fps,
+            "num_frames": self.num_frames,
+            "window_s": self.window_s,
+            "stride_s": self.stride_s,
+            "views": self.views,
+            "windows": [w.to_dict() for w in self.windows],
         }
 
     def write_json(self, path: str | os.PathLike[str]) -> Path:
@@ -71,8 +78,9 @@ class Timeline:
             writer.writerow(["window", "start_s", "end_s", "start_frame", "end_frame", "rank", "label", "prob"])
             for i, w in enumerate(self.windows):
                 for rank, (name, prob) in enumerate(w.topk, start=1):
-                    writer.writerow([i, f"{w.start_s:.4f}", f"{w.end_s:.4f}", w.start_frame, w.end_frame, rank,
-                                     name, f"{prob:.6f}"])
+                    writer.writerow(
+                        [i, f"{w.start_s:.4f}", f"{w.end_s:.4f}", w.start_frame, w.end_frame, rank, name, f"{prob:.6f}"]
+                    )
         return path
 
     def plot(self, path: str | os.PathLike[str], *, max_classes: int = 8) -> Path:
@@ -149,12 +157,27 @@ def predict_timeline(
         if not rate > 0:
             raise ValueError(f"{path}: unknown frame rate (a frame folder?); pass fps= / --fps")
         ranges = window_ranges(reader.num_frames, rate, window_s, stride_s)
-        timeline = Timeline(path=str(path), fps=rate, num_frames=reader.num_frames, window_s=window_s,
-                            stride_s=stride_s, views=f"{clips}x{crops}", labels=classifier.labels)
+        timeline = Timeline(
+            path=str(path),
+            fps=rate,
+            num_frames=reader.num_frames,
+            window_s=window_s,
+            stride_s=stride_s,
+            views=f"{clips}x{crops}",
+            labels=classifier.labels,
+        )
         for start, end in tqdm(ranges, desc=f"timeline {Path(path).name}", unit="window", disable=not progress):
             indices = [[start + i for i in clip] for clip in clip_indices(end - start, classifier.preprocess, clips)]
             batch = classifier._views_from_reader(reader, indices, crops)
             probs = classifier.probabilities(batch)
-            timeline.windows.append(TimelineWindow(start_frame=start, end_frame=end, start_s=start / rate,
-                                                   end_s=end / rate, probs=probs, topk=classifier.topk(probs, topk)))
+            timeline.windows.append(
+                TimelineWindow(
+                    start_frame=start,
+                    end_frame=end,
+                    start_s=start / rate,
+                    end_s=end / rate,
+                    probs=probs,
+                    topk=classifier.topk(probs, topk),
+                )
+            )
     return timeline

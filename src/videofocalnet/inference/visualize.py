@@ -8,9 +8,9 @@ kind of modulator of one block) is min-max scaled over all its frames together, 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -18,8 +18,17 @@ import torch.nn.functional as F
 
 from videofocalnet.inference.classifier import VideoClassifier, clip_indices
 
-__all__ = ["KINDS", "VisualizationResult", "parse_layers", "block_names", "modulator_heatmaps", "overlay",
-           "render_grid", "render_animation", "visualize_video"]
+__all__ = [
+    "KINDS",
+    "VisualizationResult",
+    "parse_layers",
+    "block_names",
+    "modulator_heatmaps",
+    "overlay",
+    "render_grid",
+    "render_animation",
+    "visualize_video",
+]
 
 KINDS = ("spatial", "temporal")
 ALPHA = 0.5
@@ -34,8 +43,13 @@ class VisualizationResult:
     topk: list[tuple[str, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"png": str(self.png), "animation": str(self.animation), "blocks": self.blocks,
-                "frame_indices": self.frame_indices, "topk": [{"label": n, "prob": p} for n, p in self.topk]}
+        return {
+            "png": str(self.png),
+            "animation": str(self.animation),
+            "blocks": self.blocks,
+            "frame_indices": self.frame_indices,
+            "topk": [{"label": n, "prob": p} for n, p in self.topk],
+        }
 
 
 def block_names(model: torch.nn.Module) -> list[str]:
@@ -119,8 +133,9 @@ def _rows(
     return rows
 
 
-def render_grid(rows: list[tuple[str, list[np.ndarray]]], path: Path, *, title: str = "", cell_inches: float = 1.3,
-                dpi: int = 100) -> Path:
+def render_grid(
+    rows: list[tuple[str, list[np.ndarray]]], path: Path, *, title: str = "", cell_inches: float = 1.3, dpi: int = 100
+) -> Path:
     """PNG grid: one row per (label, images), one column per frame."""
     import matplotlib
 
@@ -128,8 +143,9 @@ def render_grid(rows: list[tuple[str, list[np.ndarray]]], path: Path, *, title: 
     import matplotlib.pyplot as plt
 
     n_rows, n_cols = len(rows), len(rows[0][1])
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_inches * n_cols + 1.2, cell_inches * n_rows + 0.4),
-                             dpi=dpi, squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(cell_inches * n_cols + 1.2, cell_inches * n_rows + 0.4), dpi=dpi, squeeze=False
+    )
     for r, (label, images) in enumerate(rows):
         for c, image in enumerate(images):
             ax = axes[r][c]
@@ -140,8 +156,14 @@ def render_grid(rows: list[tuple[str, list[np.ndarray]]], path: Path, *, title: 
                 ax.set_ylabel(label, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=8)
-    fig.subplots_adjust(left=1.0 / (cell_inches * n_cols + 1.2), right=0.99, bottom=0.01,
-                        top=1 - 0.4 / (cell_inches * n_rows + 0.4), wspace=0.03, hspace=0.03)
+    fig.subplots_adjust(
+        left=1.0 / (cell_inches * n_cols + 1.2),
+        right=0.99,
+        bottom=0.01,
+        top=1 - 0.4 / (cell_inches * n_rows + 0.4),
+        wspace=0.03,
+        hspace=0.03,
+    )
     fig.savefig(path)
     plt.close(fig)
     return path
@@ -160,8 +182,11 @@ def _animation_frames(rows: list[tuple[str, list[np.ndarray]]]) -> list[np.ndarr
         draw = ImageDraw.Draw(canvas)
         for k, ((label, _images), tile) in enumerate(zip(rows, tiles)):
             canvas.paste(Image.fromarray(tile), (k * w, strip))
-            draw.text((k * w + 2, 1), label.replace("\n", " ").replace("stage ", "s").replace(" block ", "b")[:24],
-                      fill=(0, 0, 0))
+            draw.text(
+                (k * w + 2, 1),
+                label.replace("\n", " ").replace("stage ", "s").replace(" block ", "b")[:24],
+                fill=(0, 0, 0),
+            )
         out.append(np.asarray(canvas))
     return out
 

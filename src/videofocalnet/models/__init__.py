@@ -1,5 +1,7 @@
 """Video-FocalNet models: the published architecture, its design space and weight loading."""
 
+# Importing the design space registers the spatial/joint/divided/factorized variants.
+from videofocalnet.models import design_space  # noqa: F401
 from videofocalnet.models.focal_modulation import MODULATIONS, SpatioTemporalFocalModulation
 from videofocalnet.models.registry import create_model, is_model, list_models, register_model
 from videofocalnet.models.video_focalnet import (
@@ -11,11 +13,19 @@ from videofocalnet.models.video_focalnet import (
     video_focalnet_small,
     video_focalnet_tiny,
 )
-# Importing the design space registers the spatial/joint/divided/factorized variants.
-from videofocalnet.models import design_space  # noqa: F401
 
 __all__ = [
-    "MODULATIONS", "SpatioTemporalFocalModulation", "create_model", "is_model", "list_models", "register_model",
-    "FocalNetBlock", "FocalNetStage", "PatchEmbed", "VideoFocalNet", "video_focalnet_tiny", "video_focalnet_small",
+    "MODULATIONS",
+    "SpatioTemporalFocalModulation",
+    "create_model",
+    "is_model",
+    "list_models",
+    "register_model",
+    "FocalNetBlock",
+    "FocalNetStage",
+    "PatchEmbed",
+    "VideoFocalNet",
+    "video_focalnet_tiny",
+    "video_focalnet_small",
     "video_focalnet_base",
 ]

@@ -21,13 +21,24 @@ Layouts:
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 __all__ = [
-    "FMT_MICROSOFT", "FMT_TIMM", "FMT_VIDEO", "CheckpointMismatchError", "checkpoint_filter_fn", "detect_format",
-    "from_microsoft", "from_timm", "is_temporal_key", "summarise_keys", "to_microsoft", "to_timm",
+    "FMT_MICROSOFT",
+    "FMT_TIMM",
+    "FMT_VIDEO",
+    "CheckpointMismatchError",
+    "checkpoint_filter_fn",
+    "detect_format",
+    "from_microsoft",
+    "from_timm",
+    "is_temporal_key",
+    "summarise_keys",
+    "to_microsoft",
+    "to_timm",
 ]
 
 # Layout names (detect_format, LoadReport.format).
@@ -78,24 +89,28 @@ _TIMM_MODULES = {
     "norm": "norm",
     "head": "head.fc",
 }
+_FOCAL_CONV = "layers.{}.blocks.{}.modulation.focal_layers.{}.0.weight"
 # Our key -> timm key, every spatial parameter of a FocalNet (pre-norm names; see _POST_NORM).
 _OURS_TO_TIMM: dict[str, str] = {
     **{f"{ours}.{p}": f"{timm}.{p}" for ours, timm in _TIMM_MODULES.items() for p in ("weight", "bias")},
     "layers.{}.blocks.{}.gamma_1": "layers.{}.blocks.{}.ls1.gamma",
     "layers.{}.blocks.{}.gamma_2": "layers.{}.blocks.{}.ls2.gamma",
-    "layers.{}.blocks.{}.modulation.focal_layers.{}.0.weight":
-        "layers.{}.blocks.{}.modulation.focal_layers.{}.0.weight",  # depthwise conv, no bias
+    _FOCAL_CONV: _FOCAL_CONV,  # the depthwise context convs (no bias) keep their names
 }
 # Post-norm timm models name the block norms norm{1,2}_post (their norm{1,2} are Identity).
-_POST_NORM = {f"layers.{{}}.blocks.{{}}.norm{i}.{p}": f"layers.{{}}.blocks.{{}}.norm{i}_post.{p}"
-              for i in (1, 2) for p in ("weight", "bias")}
+_POST_NORM = {
+    f"layers.{{}}.blocks.{{}}.norm{i}.{p}": f"layers.{{}}.blocks.{{}}.norm{i}_post.{p}"
+    for i in (1, 2)
+    for p in ("weight", "bias")
+}
 _TIMM_TO_OURS: dict[str, str] = {
     **{timm: ours for ours, timm in _OURS_TO_TIMM.items()},
     **{timm: ours for ours, timm in _POST_NORM.items()},
 }
 # Our Linear weights (O, I) that timm holds as 1x1 conv weights (O, I, 1, 1).
-_CONV_IN_TIMM = {f"layers.{{}}.blocks.{{}}.{m}.weight"
-                 for m in ("modulation.f", "modulation.proj", "mlp.fc1", "mlp.fc2")}
+_CONV_IN_TIMM = {
+    f"layers.{{}}.blocks.{{}}.{m}.weight" for m in ("modulation.f", "modulation.proj", "mlp.fc1", "mlp.fc2")
+}
 _DOWNSAMPLE = "layers.{}.downsample."
 # Our spatial keys: exactly the table's left side (the Microsoft layout uses them unchanged).
 _OURS_SPATIAL = frozenset(_OURS_TO_TIMM)
@@ -112,15 +127,18 @@ def _unknown(keys: list[str], layout: str) -> CheckpointMismatchError:
     return CheckpointMismatchError(f"{layout} keys that no conversion rule knows: {summarise_keys(keys)}")
 
 
-def _split_temporal(state_dict: Mapping[str, torch.Tensor], target: str, drop_temporal: bool
-                    ) -> dict[str, torch.Tensor]:
+def _split_temporal(
+    state_dict: Mapping[str, torch.Tensor], target: str, drop_temporal: bool
+) -> dict[str, torch.Tensor]:
     """Our state dict without its temporal branch: an ImageNet layout has no place for it, so dropping it must be
     asked for."""
     temporal = [k for k in state_dict if is_temporal_key(k)]
     if temporal and not drop_temporal:
-        raise CheckpointMismatchError(f"the {target} layout (an image model) has no temporal branch; pass "
-                                      "drop_temporal=True to keep only the spatial weights: "
-                                      f"{summarise_keys(temporal)}")
+        raise CheckpointMismatchError(
+            f"the {target} layout (an image model) has no temporal branch; pass "
+            "drop_temporal=True to keep only the spatial weights: "
+            f"{summarise_keys(temporal)}"
+        )
     return {k: v for k, v in state_dict.items() if not is_temporal_key(k)}
 
 
@@ -155,8 +173,9 @@ def _shift_downsample(template: str, indices: list[int], step: int, key: str) ->
     return [stage, *indices[1:]]
 
 
-def to_timm(state_dict: Mapping[str, torch.Tensor], *, post_norm: bool = False, drop_temporal: bool = False
-            ) -> dict[str, torch.Tensor]:
+def to_timm(
+    state_dict: Mapping[str, torch.Tensor], *, post_norm: bool = False, drop_temporal: bool = False
+) -> dict[str, torch.Tensor]:
     """Ours -> timm FocalNet. ``post_norm`` names the block norms as a ``use_post_norm`` timm model does (our
     ``use_postln``); the state dict alone cannot tell."""
     out: dict[str, torch.Tensor] = {}
@@ -194,8 +213,9 @@ def from_timm(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]
             raise CheckpointMismatchError(f"timm keys map twice onto {new_key} (pre- and post-norm both present?)")
         out[new_key] = value
     if unknown:
-        raise CheckpointMismatchError(f"timm FocalNet checkpoint has keys with no official counterpart: "
-                                      f"{summarise_keys(unknown)}")
+        raise CheckpointMismatchError(
+            f"timm FocalNet checkpoint has keys with no official counterpart: {summarise_keys(unknown)}"
+        )
     return out
 
 

@@ -2,10 +2,11 @@
 
 The model's maths has one plain path (``layers``, ``focal_modulation``, ``video_focalnet``). This module swaps three
 of its classes, instance by instance, for subclasses that run the same arithmetic through oneDNN's fused kernels
-when, and only when, that is safe: eager CPU inference (no autograd, no tracing, scripting, ONNX export,
-``torch.compile`` or dispatch mode such as FLOP counting), in fp32, or in bf16 where this CPU has bf16 kernels. Everywhere else the subclasses call the plain
-code, so an optimised model still trains, exports and runs on GPU with unchanged numbers. Parameters, buffers and
-state-dict keys are untouched. What each trick saves (measured on Video-FocalNet-T, 8x224, 2 threads):
+when, and only when, that is safe: eager CPU inference (no autograd, tracing, scripting, ONNX export,
+``torch.compile`` or dispatch mode such as FLOP counting), in fp32, or in bf16 where this CPU has bf16 kernels.
+Everywhere else the subclasses call the plain code, so an optimised model still trains, exports and runs on GPU
+with unchanged numbers. Parameters, buffers and state-dict keys are untouched. What each trick saves (measured on
+Video-FocalNet-T, 8x224, 2 threads):
 
 * GELU as a post-op of the linear/conv that feeds it, and the modulator products and residual adds as binary
   post-ops of their projections: each saves a full read and write of an activation.
@@ -134,8 +135,13 @@ def packed_conv_weight(
 
 
 def conv2d_gelu(
-    x: torch.Tensor, weight: torch.Tensor, *, padding: tuple[int, int], groups: int = 1,
-    cache: PackedCache | None = None, name: str = "",
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    padding: tuple[int, int],
+    groups: int = 1,
+    cache: PackedCache | None = None,
+    name: str = "",
 ) -> torch.Tensor:
     """``gelu(conv2d(x, weight))`` without bias, stride 1; a 3-D ``weight`` (C_out, C_in, k) is a (k, 1) kernel.
 
@@ -148,8 +154,16 @@ def conv2d_gelu(
     if cache is None:
         cache = {}
     return torch.ops.mkldnn._convolution_pointwise(
-        x, packed_conv_weight(cache, name, weight, x, padding, groups), None, list(padding), [1, 1], [1, 1], groups,
-        "gelu", [], "none",
+        x,
+        packed_conv_weight(cache, name, weight, x, padding, groups),
+        None,
+        list(padding),
+        [1, 1],
+        [1, 1],
+        groups,
+        "gelu",
+        [],
+        "none",
     )
 
 
@@ -225,8 +239,9 @@ class InferenceFocalModulation(SpatioTemporalFocalModulation):
     def _spatial_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
         conv = cast(nn.Conv2d, cast(nn.Sequential, self.focal_layers[level])[0])
         x = ctx.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)  # (N, H, W, C) -> (N, C, H, W)
-        y = conv2d_gelu(x, conv.weight, padding=_pair(conv.padding), groups=conv.groups, cache=self._packed,
-                        name=f"s{level}")
+        y = conv2d_gelu(
+            x, conv.weight, padding=_pair(conv.padding), groups=conv.groups, cache=self._packed, name=f"s{level}"
+        )
         return y.permute(0, 2, 3, 1)  # (N, C, H, W) channels_last -> (N, H, W, C)
 
     def _temporal_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:

@@ -38,8 +38,13 @@ from videofocalnet.models.registry import register_model
 from videofocalnet.models.video_focalnet import FocalNetBlock, VideoFocalNet, run_blocks
 
 __all__ = [
-    "VARIANTS", "SpatialFocalModulation", "JointFocalModulation", "TemporalFocalModulation",
-    "DividedFocalModulation", "FactorizedVideoFocalNet", "build_variant",
+    "VARIANTS",
+    "SpatialFocalModulation",
+    "JointFocalModulation",
+    "TemporalFocalModulation",
+    "DividedFocalModulation",
+    "FactorizedVideoFocalNet",
+    "build_variant",
 ]
 
 # The published design first: it is the default everywhere.
@@ -155,8 +160,12 @@ class DividedFocalModulation(nn.Module):
         return s + t
 
 
-for _name, _cls in (("spatial", SpatialFocalModulation), ("joint", JointFocalModulation),
-                    ("divided", DividedFocalModulation), ("temporal", TemporalFocalModulation)):
+for _name, _cls in (
+    ("spatial", SpatialFocalModulation),
+    ("joint", JointFocalModulation),
+    ("divided", DividedFocalModulation),
+    ("temporal", TemporalFocalModulation),
+):
     if MODULATIONS.get(_name, _cls) is not _cls:
         raise RuntimeError(f"modulation {_name!r} is already registered as {MODULATIONS[_name]!r}")
     MODULATIONS[_name] = _cls
@@ -200,8 +209,12 @@ class FactorizedVideoFocalNet(VideoFocalNet):
         # The temporal blocks are the deepest ones, so they get the end of the stochastic-depth schedule.
         self.temporal_blocks = nn.ModuleList(
             FocalNetBlock(
-                self.num_features, drop_path=kwargs.get("drop_path_rate", 0.1), focal_level=temporal_focal_level,
-                focal_window=temporal_focal_window, modulation="temporal", **block_kwargs,
+                self.num_features,
+                drop_path=kwargs.get("drop_path_rate", 0.1),
+                focal_level=temporal_focal_level,
+                focal_window=temporal_focal_window,
+                modulation="temporal",
+                **block_kwargs,
             )
             for _ in range(temporal_depth)
         )
@@ -214,9 +227,7 @@ class FactorizedVideoFocalNet(VideoFocalNet):
         super().set_grad_checkpointing(enable)
         self.temporal_grad_checkpointing = enable
 
-    def forward_frame_features(
-        self, x: torch.Tensor, collector: ModulatorCollector | None = None
-    ) -> torch.Tensor:
+    def forward_frame_features(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
         """(B, T, 3, H, W) -> temporally mixed frame features (B, T', C) after ``temporal_norm``."""
         tokens = self.forward_tokens(x, collector)  # (B, T', h, w, C), spatial stages only
         frames = tokens.mean(dim=(2, 3), keepdim=True)  # (B, T', 1, 1, C)
@@ -254,11 +265,26 @@ def build_variant(variant: str, **model_kwargs) -> VideoFocalNet:
     return VideoFocalNet(modulation=variant, **model_kwargs)
 
 
-_TINY = dict(num_classes=400, embed_dim=96, depths=(2, 2, 6, 2), focal_levels=(2, 2, 2, 2),
-             focal_windows=(3, 3, 3, 3), num_frames=8, drop_path_rate=0.2)
+_TINY = dict(
+    num_classes=400,
+    embed_dim=96,
+    depths=(2, 2, 6, 2),
+    focal_levels=(2, 2, 2, 2),
+    focal_windows=(3, 3, 3, 3),
+    num_frames=8,
+    drop_path_rate=0.2,
+)
 # Demo size: trains in minutes on a laptop CPU on 64x64 clips (the synthetic dataset of benchmarks/design_space.py).
-_XS = dict(num_classes=11, img_size=64, embed_dim=24, depths=(1, 1, 2, 1), focal_levels=(2, 2, 2, 2),
-           focal_windows=(3, 3, 3, 3), num_frames=8, drop_path_rate=0.1)
+_XS = dict(
+    num_classes=11,
+    img_size=64,
+    embed_dim=24,
+    depths=(1, 1, 2, 1),
+    focal_levels=(2, 2, 2, 2),
+    focal_windows=(3, 3, 3, 3),
+    num_frames=8,
+    drop_path_rate=0.1,
+)
 
 
 def _factory(variant: str, defaults: dict, name: str, doc: str):
@@ -272,7 +298,15 @@ def _factory(variant: str, defaults: dict, name: str, doc: str):
 
 for _variant in VARIANTS:
     if _variant != "parallel":  # video_focalnet_tiny is the parallel one
-        _factory(_variant, _TINY, f"video_focalnet_tiny_{_variant}",
-                 f"Video-FocalNet-T widths and depths with the {_variant!r} design.")
-    _factory(_variant, _XS, f"video_focalnet_xs_{_variant}",
-             f"Demo-size (24 wide, depths 1-1-2-1, 64 px, 11 classes) model with the {_variant!r} design.")
+        _factory(
+            _variant,
+            _TINY,
+            f"video_focalnet_tiny_{_variant}",
+            f"Video-FocalNet-T widths and depths with the {_variant!r} design.",
+        )
+    _factory(
+        _variant,
+        _XS,
+        f"video_focalnet_xs_{_variant}",
+        f"Demo-size (24 wide, depths 1-1-2-1, 64 px, 11 classes) model with the {_variant!r} design.",
+    )

@@ -22,7 +22,6 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-
 __all__ = ["FlopReport", "count_flops", "count_params", "model_flops"]
 
 _LN_OPS_PER_ELEMENT = 5  # fvcore's norm_flop_counter with affine parameters
@@ -64,8 +63,9 @@ class FlopReport:
         return out
 
 
-def _layer_norm_flops(input_shape, normalized_shape, weight_shape=None, bias_shape=None, *args, out_shape=None,
-                      **kwargs) -> int:
+def _layer_norm_flops(
+    input_shape, normalized_shape, weight_shape=None, bias_shape=None, *args, out_shape=None, **kwargs
+) -> int:
     """native_layer_norm: fvcore's 5 ops per element with an affine transform (4 without), doubled so that the
     counter's flops/2 convention yields fvcore's units."""
     per_element = _LN_OPS_PER_ELEMENT if weight_shape is not None else 4
@@ -82,8 +82,9 @@ def _top_module(name: str) -> str | None:
     return parts[1] if len(parts) == 2 else None
 
 
-def count_flops(model: nn.Module, *, num_frames: int = 8, img_size: int = 224, batch_size: int = 1,
-                in_chans: int | None = None) -> FlopReport:
+def count_flops(
+    model: nn.Module, *, num_frames: int = 8, img_size: int = 224, batch_size: int = 1, in_chans: int | None = None
+) -> FlopReport:
     """Count MACs of one forward pass of a (B, T, 3, H, W) clip. Runs on the model's device (use meta for speed)."""
     param = next(model.parameters())
     in_chans = in_chans if in_chans is not None else getattr(model, "in_chans", 3)
@@ -107,14 +108,21 @@ def count_flops(model: nn.Module, *, num_frames: int = 8, img_size: int = 224, b
         if top is not None:
             by_module[top] = sum(int(n) for op, n in ops.items() if "layer_norm" not in str(op)) // 2
     return FlopReport(
-        params=count_params(model), macs=flops // 2, flops=flops, layernorm_macs=ln_flops // 2,
-        num_frames=num_frames, img_size=img_size, batch_size=batch_size,
-        by_op={op: n // 2 for op, n in by_op_flops.items() if "layer_norm" not in op}, by_module=by_module,
+        params=count_params(model),
+        macs=flops // 2,
+        flops=flops,
+        layernorm_macs=ln_flops // 2,
+        num_frames=num_frames,
+        img_size=img_size,
+        batch_size=batch_size,
+        by_op={op: n // 2 for op, n in by_op_flops.items() if "layer_norm" not in op},
+        by_module=by_module,
     )
 
 
-def model_flops(name: str, *, num_frames: int = 8, img_size: int = 224, batch_size: int = 1,
-                **overrides: Any) -> FlopReport:
+def model_flops(
+    name: str, *, num_frames: int = 8, img_size: int = 224, batch_size: int = 1, **overrides: Any
+) -> FlopReport:
     """Build a registered model on the meta device (no memory) and count it."""
     from videofocalnet.models.registry import create_model
 

@@ -14,7 +14,8 @@ This is the one plain path (autograd, export, any device). :mod:`videofocalnet.m
 
 from __future__ import annotations
 
-from typing import Callable, cast
+from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn as nn

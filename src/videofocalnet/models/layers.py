@@ -62,7 +62,8 @@ class Mlp(nn.Module):
 
 
 def trunc_normal_(tensor: torch.Tensor, std: float = 0.02) -> torch.Tensor:
-    """timm's ``trunc_normal_(std=.02)``: the cut is at +-2 in absolute units, i.e. 100 sigma, so effectively untruncated."""
+    """timm's ``trunc_normal_(std=.02)``: the cut is at +-2 in absolute units, i.e. 100 sigma, so effectively
+    untruncated."""
     return nn.init.trunc_normal_(tensor, mean=0.0, std=std, a=-2.0, b=2.0)
 
 

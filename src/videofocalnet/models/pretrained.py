@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import torch
 import torch.nn as nn
@@ -49,22 +49,31 @@ class LoadReport:
 
     def __str__(self) -> str:
         lines = [f"loaded {self.loaded} tensors from {self.source or 'a state dict'} (format: {self.format})"]
-        for title, keys in (("missing", self.missing), ("unexpected", self.unexpected),
-                            ("re-initialised", self.reinitialised), ("inflated over time", self.inflated)):
+        for title, keys in (
+            ("missing", self.missing),
+            ("unexpected", self.unexpected),
+            ("re-initialised", self.reinitialised),
+            ("inflated over time", self.inflated),
+        ):
             if keys:
                 lines.append(f"{title} ({len(keys)}): {summarise_keys(keys)}")
         return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def find_mismatches(target: Mapping[str, torch.Tensor], state_dict: Mapping[str, torch.Tensor],
-                    allowed_missing: set[str] | frozenset[str] = frozenset()
-                    ) -> tuple[list[str], list[str], list[str]]:
+def find_mismatches(
+    target: Mapping[str, torch.Tensor],
+    state_dict: Mapping[str, torch.Tensor],
+    allowed_missing: set[str] | frozenset[str] = frozenset(),
+) -> tuple[list[str], list[str], list[str]]:
     """(missing, unexpected, shape mismatches) of ``state_dict`` against the model's ``target`` state dict."""
     missing = [k for k in target if k not in state_dict and k not in allowed_missing]
     unexpected = [k for k in state_dict if k not in target]
-    shapes = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(target[k].shape)}"
-              for k in state_dict if k in target and state_dict[k].shape != target[k].shape]
+    shapes = [
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(target[k].shape)}"
+        for k in state_dict
+        if k in target and state_dict[k].shape != target[k].shape
+    ]
     return missing, unexpected, shapes
 
 
@@ -109,8 +118,9 @@ def _reinit_head(model: nn.Module) -> list[str]:
     return []
 
 
-def _drop_head(sd: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor], fmt: str, source: str,
-               strict_head: bool) -> bool:
+def _drop_head(
+    sd: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor], fmt: str, source: str, strict_head: bool
+) -> bool:
     """Remove the checkpoint's head when it cannot be used; True if the model's head must be re-drawn.
 
     An ImageNet head (1000 / 21k classes) means nothing for video: always re-drawn. A video head with another class
@@ -121,8 +131,10 @@ def _drop_head(sd: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor], 
             return False
         if sd["head.weight"].shape == target["head.weight"].shape:
             return False
-        msg = (f"{source}: head has {sd['head.weight'].shape[0]} classes, the model {target['head.weight'].shape[0]}"
-               "; the head is re-initialised")
+        msg = (
+            f"{source}: head has {sd['head.weight'].shape[0]} classes, the model {target['head.weight'].shape[0]}"
+            "; the head is re-initialised"
+        )
         if strict_head:
             raise CheckpointMismatchError(msg.replace("; the head is re-initialised", " (strict_head=True)"))
         warnings.warn(msg, stacklevel=4)  # the caller of videofocalnet.weights.load_pretrained
@@ -131,8 +143,14 @@ def _drop_head(sd: dict[str, torch.Tensor], target: Mapping[str, torch.Tensor], 
     return True
 
 
-def apply_pretrained(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, fmt: str,
-                     source: str = "a state dict", strict_head: bool = False) -> LoadReport:
+def apply_pretrained(
+    model: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    fmt: str,
+    source: str = "a state dict",
+    strict_head: bool = False,
+) -> LoadReport:
     """Load ``state_dict`` (our layout; ``fmt`` is the layout it came from) into ``model`` in place.
 
     Keys are checked strictly: every model tensor must come from the checkpoint (save those the format cannot hold:

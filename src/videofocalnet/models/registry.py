@@ -4,7 +4,8 @@ architecture (registered name + constructor kwargs) off a state dict."""
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import torch
 import torch.nn as nn
@@ -83,8 +84,13 @@ def _stage_shapes(sd: Mapping[str, torch.Tensor]) -> tuple[tuple[int, ...], tupl
     return depths, focal_levels, focal_windows
 
 
-def infer_model_config(state_dict: Mapping[str, torch.Tensor], *, num_classes: int | None = None,
-                       num_frames: int = 8, tubelet_size: int | None = None) -> tuple[str, dict[str, Any]]:
+def infer_model_config(
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    num_classes: int | None = None,
+    num_frames: int = 8,
+    tubelet_size: int | None = None,
+) -> tuple[str, dict[str, Any]]:
     """Read the architecture off a state dict in any supported layout: (registered name, constructor kwargs).
 
     The embed dim comes from the stem, depths from the block indices, focal levels/windows from the focal convs,
@@ -106,8 +112,9 @@ def infer_model_config(state_dict: Mapping[str, torch.Tensor], *, num_classes: i
     kwargs: dict[str, Any] = {"num_classes": num_classes, "num_frames": num_frames, "tubelet_size": tubelet}
     if name is None or focal_levels != (2,) * 4 or focal_windows != (3,) * 4:
         name = name or "video_focalnet_tiny"
-        kwargs.update(embed_dim=embed_dim, depths=list(depths), focal_levels=list(focal_levels),
-                      focal_windows=list(focal_windows))
+        kwargs.update(
+            embed_dim=embed_dim, depths=list(depths), focal_levels=list(focal_levels), focal_windows=list(focal_windows)
+        )
     if any(k.endswith(".gamma_1") for k in sd):
         kwargs["use_layerscale"] = True
     if any(".modulation.ln." in k for k in sd):

@@ -10,7 +10,8 @@ change no numbers for inputs the official model accepts:
 
 from __future__ import annotations
 
-from typing import Literal, Sequence, cast
+from collections.abc import Sequence
+from typing import Literal, cast
 
 import torch
 import torch.nn as nn
@@ -20,8 +21,15 @@ from videofocalnet.models.focal_modulation import MODULATIONS, ModulatorCollecto
 from videofocalnet.models.layers import INIT_SCHEMES, DropPath, DropPathMode, Mlp, init_weights_official
 from videofocalnet.models.registry import register_model
 
-__all__ = ["VideoFocalNet", "FocalNetBlock", "FocalNetStage", "PatchEmbed", "video_focalnet_tiny",
-           "video_focalnet_small", "video_focalnet_base"]
+__all__ = [
+    "VideoFocalNet",
+    "FocalNetBlock",
+    "FocalNetStage",
+    "PatchEmbed",
+    "video_focalnet_tiny",
+    "video_focalnet_small",
+    "video_focalnet_base",
+]
 
 
 class PatchEmbed(nn.Module):
@@ -49,7 +57,9 @@ class PatchEmbed(nn.Module):
             if use_conv_embed:
                 raise ValueError("use_conv_embed cannot be combined with tubelet_size > 1 (the official model crashes)")
             self.proj = nn.Conv3d(
-                in_chans, embed_dim, kernel_size=(tubelet_size, patch_size, patch_size),
+                in_chans,
+                embed_dim,
+                kernel_size=(tubelet_size, patch_size, patch_size),
                 stride=(tubelet_size, patch_size, patch_size),
             )
         elif use_conv_embed:
@@ -117,8 +127,12 @@ class FocalNetBlock(nn.Module):
         except KeyError:
             raise ValueError(f"unknown modulation {modulation!r}; choose from {sorted(MODULATIONS)}") from None
         self.modulation = modulation_cls(
-            dim, focal_window=focal_window, focal_level=focal_level, proj_drop=drop,
-            use_postln_in_modulation=use_postln_in_modulation, normalize_modulator=normalize_modulator,
+            dim,
+            focal_window=focal_window,
+            focal_level=focal_level,
+            proj_drop=drop,
+            use_postln_in_modulation=use_postln_in_modulation,
+            normalize_modulator=normalize_modulator,
         )
         self.drop_path = DropPath(drop_path, mode=drop_path_mode) if drop_path > 0.0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim)
@@ -175,7 +189,8 @@ class FocalNetStage(nn.Module):
         self.blocks = nn.ModuleList(FocalNetBlock(dim, drop_path=drop_path[i], **block_kwargs) for i in range(depth))
         self.downsample = (
             PatchEmbed(patch_size=2, in_chans=dim, embed_dim=out_dim, use_conv_embed=use_conv_embed)
-            if out_dim is not None else None
+            if out_dim is not None
+            else None
         )
 
     def forward(self, x: torch.Tensor, collector: ModulatorCollector | None = None) -> torch.Tensor:
@@ -187,8 +202,12 @@ class FocalNetStage(nn.Module):
 
 
 def _check_arguments(
-    depths: Sequence[int], focal_levels: Sequence[int], focal_windows: Sequence[int], num_frames: int,
-    tubelet_size: int, init_mode: str,
+    depths: Sequence[int],
+    focal_levels: Sequence[int],
+    focal_windows: Sequence[int],
+    num_frames: int,
+    tubelet_size: int,
+    init_mode: str,
 ) -> None:
     """Reject constructor arguments the official model would accept and then fail on (or silently misuse)."""
     if init_mode not in INIT_SCHEMES:
@@ -257,8 +276,13 @@ class VideoFocalNet(nn.Module):
         self.modulation_type = modulation
 
         self.patch_embed = PatchEmbed(
-            patch_size=patch_size, in_chans=in_chans, embed_dim=self.embed_dim[0], use_conv_embed=use_conv_embed,
-            is_stem=True, tubelet_size=tubelet_size, norm=patch_norm,
+            patch_size=patch_size,
+            in_chans=in_chans,
+            embed_dim=self.embed_dim[0],
+            use_conv_embed=use_conv_embed,
+            is_stem=True,
+            tubelet_size=tubelet_size,
+            norm=patch_norm,
         )
         self.pos_drop = nn.Dropout(drop_rate)
         # stochastic depth rises linearly over blocks (on the CPU, so meta-device construction works too)
@@ -312,15 +336,19 @@ class VideoFocalNet(nn.Module):
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 5:
-            raise ValueError(f"expected a clip batch of shape (B, T, {self.in_chans}, H, W), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"expected a clip batch of shape (B, T, {self.in_chans}, H, W), got shape {tuple(x.shape)}"
+            )
         if x.shape[2] != self.in_chans:
             raise ValueError(
                 f"expected {self.in_chans} channels at dim 2 of (B, T, C, H, W), got shape {tuple(x.shape)}"
                 " (is the clip laid out (B, C, T, H, W)? permute it with x.transpose(1, 2))"
             )
         T, H, W = x.shape[1], x.shape[3], x.shape[4]
-        if T < self.tubelet_size or T % self.tubelet_size:
-            raise ValueError(f"the number of frames ({T}) must be a positive multiple of tubelet_size ({self.tubelet_size})")
+        if self.tubelet_size > T or T % self.tubelet_size:
+            raise ValueError(
+                f"the number of frames ({T}) must be a positive multiple of tubelet_size ({self.tubelet_size})"
+            )
         if H < 32 or W < 32:
             raise ValueError(f"frames must be at least 32x32 (4 stages of downsampling), got {H}x{W}")
 

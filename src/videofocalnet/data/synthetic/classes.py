@@ -73,8 +73,9 @@ class SyntheticStyle:
             value = getattr(self, field.name)
             if isinstance(value, tuple):
                 if len(value) != 2 or not 0 <= value[0] <= value[1]:
-                    raise ValueError(f"SyntheticStyle.{field.name} must be a (low, high) range with 0 <= low <= high, "
-                                     f"got {value!r}")
+                    raise ValueError(
+                        f"SyntheticStyle.{field.name} must be a (low, high) range with 0 <= low <= high, got {value!r}"
+                    )
             elif value < 0:
                 raise ValueError(f"SyntheticStyle.{field.name} must be >= 0, got {value!r}")
         if not all(isinstance(n, int) for n in self.distractors):
@@ -82,8 +83,10 @@ class SyntheticStyle:
         if self.main_radius[0] <= 0 or self.motion_duration[1] > 1:
             raise ValueError(f"SyntheticStyle needs main_radius > 0 and motion_duration <= 1, got {self}")
         if self.lopsided[1] + self.elongation[1] + 0.15 >= 1:  # the third harmonic adds up to 0.15
-            raise ValueError(f"SyntheticStyle needs lopsided + elongation < 0.85 at their highs (outlines must stay "
-                             f"star-shaped around the centre), got {self.lopsided} and {self.elongation}")
+            raise ValueError(
+                f"SyntheticStyle needs lopsided + elongation < 0.85 at their highs (outlines must stay "
+                f"star-shaped around the centre), got {self.lopsided} and {self.elongation}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         out = {}

@@ -70,14 +70,23 @@ _Job = tuple[str, str, int, str, int, int, int, int, int, SyntheticStyle]
 
 def _render_and_write(job: _Job) -> str:
     path, class_name, canonical_id, split, index, seed, size, num_frames, fps, style = job
-    frames = render_video(class_name, video_rng(seed, split, canonical_id, index), size=size, num_frames=num_frames,
-                          style=style)
+    frames = render_video(
+        class_name, video_rng(seed, split, canonical_id, index), size=size, num_frames=num_frames, style=style
+    )
     write_video(path, frames, fps)
     return path
 
 
-def _params(class_names: Sequence[str], videos_per_class: int, val_per_class: int, seed: int, size: int,
-            num_frames: int, fps: int, style: SyntheticStyle) -> dict[str, Any]:
+def _params(
+    class_names: Sequence[str],
+    videos_per_class: int,
+    val_per_class: int,
+    seed: int,
+    size: int,
+    num_frames: int,
+    fps: int,
+    style: SyntheticStyle,
+) -> dict[str, Any]:
     return {
         "generator_version": GENERATOR_VERSION,
         "classes": list(class_names),
@@ -103,7 +112,9 @@ def load_dataset_info(out_dir: str | os.PathLike[str]) -> SyntheticDatasetInfo:
     try:
         meta = json.loads(meta_path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{meta_path}: no synthetic dataset here (run `videofocalnet make-synthetic {root}`)")
+        raise FileNotFoundError(
+            f"{meta_path}: no synthetic dataset here (run `videofocalnet make-synthetic {root}`)"
+        ) from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{meta_path}: line {exc.lineno}: not valid JSON ({exc.msg})") from exc
     missing = [k for k in ("classes", "pairs", "seed", "size", "num_frames", "fps") if k not in meta]
@@ -166,8 +177,13 @@ def generate_dataset(
     run is never mistaken for a finished one.
     """
     class_names = resolve_classes(classes)
-    for name, value, low in (("videos_per_class", videos_per_class, 1), ("val_per_class", val_per_class, 0),
-                             ("size", size, 16), ("num_frames", num_frames, 4), ("fps", fps, 1)):
+    for name, value, low in (
+        ("videos_per_class", videos_per_class, 1),
+        ("val_per_class", val_per_class, 0),
+        ("size", size, 16),
+        ("num_frames", num_frames, 4),
+        ("fps", fps, 1),
+    ):
         if int(value) != value or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if size % 2:
@@ -187,8 +203,20 @@ def generate_dataset(
             for index in range(count):
                 rel = f"videos/{name}/{split}_{index:05d}.mp4"
                 lists[split].append(f"{rel},{label}")
-                jobs.append((str(root / rel), name, canonical_id, split, index, int(seed), int(size),
-                             int(num_frames), int(fps), style))
+                jobs.append(
+                    (
+                        str(root / rel),
+                        name,
+                        canonical_id,
+                        split,
+                        index,
+                        int(seed),
+                        int(size),
+                        int(num_frames),
+                        int(fps),
+                        style,
+                    )
+                )
 
     from tqdm.auto import tqdm
 

@@ -208,8 +208,9 @@ def _stationary_jitter(rng: np.random.Generator, num_frames: int, sigma: float, 
     return np.clip(np.rint(out), -limit, limit).astype(np.int64)
 
 
-def _main_track(process: str, rng: np.random.Generator, size: int, num_frames: int,
-                style: SyntheticStyle) -> ObjectTrack:
+def _main_track(
+    process: str, rng: np.random.Generator, size: int, num_frames: int, style: SyntheticStyle
+) -> ObjectTrack:
     """Forward-time state of the class-defining object for one generative process."""
     t_count = num_frames
     ones = np.ones(t_count)
@@ -248,7 +249,11 @@ def _main_track(process: str, rng: np.random.Generator, size: int, num_frames: i
 
 
 def render_video_with_track(
-    class_name: str, rng: np.random.Generator, *, size: int = 96, num_frames: int = 32,
+    class_name: str,
+    rng: np.random.Generator,
+    *,
+    size: int = 96,
+    num_frames: int = 32,
     style: SyntheticStyle = DEFAULT_STYLE,
 ) -> tuple[np.ndarray, ObjectTrack]:
     """Like :func:`render_video`, also returning the class-defining object's per-frame state (for tests and plots)."""
@@ -318,8 +323,14 @@ def render_video_with_track(
     return frames, track
 
 
-def render_video(class_name: str, rng: np.random.Generator, *, size: int = 96, num_frames: int = 32,
-                 style: SyntheticStyle = DEFAULT_STYLE) -> np.ndarray:
+def render_video(
+    class_name: str,
+    rng: np.random.Generator,
+    *,
+    size: int = 96,
+    num_frames: int = 32,
+    style: SyntheticStyle = DEFAULT_STYLE,
+) -> np.ndarray:
     """One clip of ``class_name`` as (T, H, W, 3) uint8 RGB; pure function of ``rng`` (no I/O)."""
     return render_video_with_track(class_name, rng, size=size, num_frames=num_frames, style=style)[0]
 

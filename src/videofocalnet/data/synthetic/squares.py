@@ -25,8 +25,10 @@ def moving_squares(
 
     travel = speed * (num_frames - 1)
     if size < travel + 6 or num_frames < 2 or speed < 1:
-        raise ValueError(f"need size >= speed * (num_frames - 1) + 6 and num_frames >= 2, got size={size}, "
-                         f"num_frames={num_frames}, speed={speed}")
+        raise ValueError(
+            f"need size >= speed * (num_frames - 1) + 6 and num_frames >= 2, got size={size}, "
+            f"num_frames={num_frames}, speed={speed}"
+        )
     clips = torch.full((num_videos, num_frames, 3, size, size), -1.0)
     labels = torch.randint(0, 4, (num_videos,), generator=generator)
     for i in range(num_videos):
