@@ -16,9 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from videofocalnet.atomic import atomic_write_text
+
+if TYPE_CHECKING:  # imported on use: `videofocalnet --help` stays fast
+    from videofocalnet.data.synthetic import SyntheticDatasetInfo
+    from videofocalnet.engine.config import Config
 
 DEMO_CONFIG = resources.files("videofocalnet") / "configs" / "demo.yaml"  # package data (pyproject.toml)
 
@@ -78,10 +82,24 @@ def _held_out_video(out_dir: Path, settings: DemoSettings, class_names: tuple[st
     return path, name
 
 
+def _demo_config(settings: DemoSettings, info: SyntheticDatasetInfo) -> Config:
+    """The demo config (packaged, or ``settings.config``) pointed at the generated dataset."""
+    from videofocalnet.engine.config import load_config
+
+    opts = {
+        "DATA.ROOT": info.root, "DATA.TRAIN_FILE": info.train_list, "DATA.VAL_FILE": info.val_list,
+        "DATA.LABEL_LIST": info.label_list, "DATA.NUM_CLASSES": info.num_classes,
+        "MODEL.NUM_CLASSES": info.num_classes, "SEED": settings.seed,
+        # the dataset's time-reversal pairs, for AUG.REVERSE_PROB (time reversal with label swap)
+        "AUG.REVERSE_PAIRS": json.dumps([list(p) for p in info.pairs]),
+    }  # fmt: skip
+    with demo_config_file(settings.config) as config_path:
+        return load_config(config_path, [*(str(v) for kv in opts.items() for v in kv), *settings.opts])
+
+
 def run_demo(settings: DemoSettings = DemoSettings()) -> dict[str, Any]:
     """Run every stage and write ``metrics.json`` plus the pictures under ``settings.out_dir``; returns the metrics."""
     from videofocalnet.data.synthetic import generate_dataset
-    from videofocalnet.engine.config import load_config
     from videofocalnet.engine.evaluate import run_evaluation
     from videofocalnet.engine.metrics import pair_accuracy
     from videofocalnet.engine.train import train
@@ -107,30 +125,7 @@ def run_demo(settings: DemoSettings = DemoSettings()) -> dict[str, Any]:
     )
     data_seconds = time.perf_counter() - start
 
-    with demo_config_file(settings.config) as config_path:
-        cfg = load_config(
-            config_path,
-            [
-                "DATA.ROOT",
-                str(info.root),
-                "DATA.TRAIN_FILE",
-                str(info.train_list),
-                "DATA.VAL_FILE",
-                str(info.val_list),
-                "DATA.LABEL_LIST",
-                str(info.label_list),
-                "DATA.NUM_CLASSES",
-                str(info.num_classes),
-                "MODEL.NUM_CLASSES",
-                str(info.num_classes),
-                "SEED",
-                str(settings.seed),
-                # the dataset's time-reversal pairs, for AUG.REVERSE_PROB (time reversal with label swap)
-                "AUG.REVERSE_PAIRS",
-                json.dumps([list(p) for p in info.pairs]),
-                *settings.opts,
-            ],
-        )
+    cfg = _demo_config(settings, info)
     # The last epoch's weights are what we evaluate (no selection on the validation set).
     cfg.SAVE_FREQ = cfg.TRAIN.EPOCHS
     cfg.TRAIN.FINAL_EVAL = False

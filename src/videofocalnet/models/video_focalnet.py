@@ -287,6 +287,10 @@ class VideoFocalNet(nn.Module):
         self.pos_drop = nn.Dropout(drop_rate)
         # stochastic depth rises linearly over blocks (on the CPU, so meta-device construction works too)
         dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
+        # every block's settings that do not change from stage to stage
+        block_kwargs = dict(mlp_ratio=mlp_ratio, drop=drop_rate, drop_path_mode=drop_path_mode, modulation=modulation)
+        block_kwargs |= dict(use_layerscale=use_layerscale, layerscale_value=layerscale_value, use_postln=use_postln)
+        block_kwargs |= dict(use_postln_in_modulation=use_postln_in_modulation, normalize_modulator=normalize_modulator)
         self.layers = nn.ModuleList(
             FocalNetStage(
                 self.embed_dim[i],
@@ -295,17 +299,9 @@ class VideoFocalNet(nn.Module):
                 drop_path=dpr[sum(depths[:i]) : sum(depths[: i + 1])],
                 use_checkpoint=use_checkpoint,
                 use_conv_embed=use_conv_embed,
-                mlp_ratio=mlp_ratio,
-                drop=drop_rate,
-                drop_path_mode=drop_path_mode,
                 focal_level=focal_levels[i],
                 focal_window=focal_windows[i],
-                use_layerscale=use_layerscale,
-                layerscale_value=layerscale_value,
-                use_postln=use_postln,
-                use_postln_in_modulation=use_postln_in_modulation,
-                normalize_modulator=normalize_modulator,
-                modulation=modulation,
+                **block_kwargs,
             )
             for i in range(num_stages)
         )

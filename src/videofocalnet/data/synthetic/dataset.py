@@ -156,6 +156,27 @@ def _is_complete(root: Path, params: dict[str, Any]) -> bool:
     return True
 
 
+def _run_jobs(jobs: list[_Job], *, workers: int, desc: str, progress: bool) -> None:
+    """Render and write every video, in ``workers`` spawned processes (one: in this one), with a progress bar."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs), desc=desc, unit="video", disable=not progress)
+    try:
+        if workers <= 1:
+            for job in jobs:
+                _render_and_write(job)
+                bar.update(1)
+        else:
+            import multiprocessing
+
+            # spawn: the caller may already hold torch/OpenMP threads, which fork would copy in a broken state.
+            with multiprocessing.get_context("spawn").Pool(processes=int(workers)) as pool:
+                for _ in pool.imap_unordered(_render_and_write, jobs, chunksize=4):
+                    bar.update(1)
+    finally:
+        bar.close()
+
+
 def generate_dataset(
     out_dir: str | os.PathLike[str],
     *,
@@ -203,39 +224,10 @@ def generate_dataset(
             for index in range(count):
                 rel = f"videos/{name}/{split}_{index:05d}.mp4"
                 lists[split].append(f"{rel},{label}")
-                jobs.append(
-                    (
-                        str(root / rel),
-                        name,
-                        canonical_id,
-                        split,
-                        index,
-                        int(seed),
-                        int(size),
-                        int(num_frames),
-                        int(fps),
-                        style,
-                    )
-                )
+                job = (str(root / rel), name, canonical_id, split, index, int(seed), int(size), int(num_frames))
+                jobs.append((*job, int(fps), style))
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(jobs), desc=f"synthetic videos -> {root}", unit="video", disable=not progress)
-    try:
-        if workers <= 1:
-            for job in jobs:
-                _render_and_write(job)
-                bar.update(1)
-        else:
-            import multiprocessing
-
-            # spawn: the caller may already hold torch/OpenMP threads, which fork would copy in a broken state.
-            with multiprocessing.get_context("spawn").Pool(processes=int(workers)) as pool:
-                for _ in pool.imap_unordered(_render_and_write, jobs, chunksize=4):
-                    bar.update(1)
-    finally:
-        bar.close()
-
+    _run_jobs(jobs, workers=workers, desc=f"synthetic videos -> {root}", progress=progress)
     atomic_write_text(root / "train.csv", "".join(line + "\n" for line in lists["train"]))
     atomic_write_text(root / "val.csv", "".join(line + "\n" for line in lists["val"]))
     atomic_write_text(root / "labels.csv", "id,name\n" + "".join(f"{i},{n}\n" for i, n in enumerate(class_names)))
