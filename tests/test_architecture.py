@@ -127,3 +127,29 @@ def test_every_module_says_what_lives_there():
         if not (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").strip()
     ]
     assert not missing, "modules without a first docstring line: " + ", ".join(missing)
+
+
+# what each layer may import from the package (besides itself); weights.py and atomic.py are shared file utilities
+LAYERS = {
+    "videofocalnet.models": (),
+    "videofocalnet.data": ("videofocalnet.atomic",),
+    "videofocalnet.engine": (
+        "videofocalnet.atomic",
+        "videofocalnet.weights",
+        "videofocalnet.models",
+        "videofocalnet.data",
+    ),
+}
+
+
+def test_layers_import_only_downwards():
+    wrong = []
+    for module, imports in import_graph().items():
+        for layer, allowed in LAYERS.items():
+            if module == layer or module.startswith(layer + "."):
+                for target in imports:
+                    ok = target == layer or target.startswith(layer + ".")
+                    ok = ok or any(target == a or target.startswith(a + ".") for a in allowed)
+                    if not ok:
+                        wrong.append(f"{module} -> {target}")
+    assert not wrong, "imports against the layering: " + ", ".join(sorted(wrong))
