@@ -70,17 +70,14 @@ class JointFocalModulation(FocalModulationBase):
     which is the 3-D counterpart of FocalNet rather than the published split into two branches.
     """
 
+    h: nn.Conv2d
+
     def __init__(self, dim: int, **kwargs) -> None:
         super().__init__(dim, **kwargs)
-        self.f = nn.Linear(dim, 2 * dim + self.focal_level + 1)
-        self.h = nn.Conv2d(dim, dim, kernel_size=1)
-        self._build_output()
-        self.focal_layers = nn.ModuleList(
-            nn.Sequential(nn.Conv3d(dim, dim, k, padding=k // 2, groups=dim, bias=False), nn.GELU())
-            for k in self.kernel_sizes
+        self._build(
+            lambda: nn.Conv2d(dim, dim, kernel_size=1),
+            lambda k: nn.Conv3d(dim, dim, k, padding=k // 2, groups=dim, bias=False),  # depthwise over (T, H, W)
         )
-        if self.use_postln_in_modulation:
-            self.ln = nn.LayerNorm(dim)
 
     def _volume_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
         return _depthwise_conv3d_bthwc(ctx, self.focal_layers[level])
@@ -106,17 +103,14 @@ class TemporalFocalModulation(FocalModulationBase):
     """
 
     collector_key = "temporal"
+    h: nn.Linear
 
     def __init__(self, dim: int, **kwargs) -> None:
         super().__init__(dim, **kwargs)
-        self.f = nn.Linear(dim, 2 * dim + self.focal_level + 1)
-        self.h = nn.Linear(dim, dim)
-        self._build_output()
-        self.focal_layers = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(dim, dim, k, padding=k // 2, bias=False), nn.GELU()) for k in self.kernel_sizes
+        self._build(
+            lambda: nn.Linear(dim, dim),
+            lambda k: nn.Conv1d(dim, dim, k, padding=k // 2, bias=False),  # dense C -> C over T
         )
-        if self.use_postln_in_modulation:
-            self.ln = nn.LayerNorm(dim)
 
     def _temporal_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
         return temporal_conv_bthwc(ctx, self.focal_layers[level])

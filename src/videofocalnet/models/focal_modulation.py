@@ -59,11 +59,11 @@ def autocast_input(x: torch.Tensor) -> torch.Tensor:
 class FocalModulationBase(nn.Module):
     """What every focal modulation shares: its hyper-parameters, the gated cascade of contexts, the output projection.
 
-    Subclasses build their own projections and context convolutions in their ``__init__``; nothing is built here
-    except ``act`` (the global context's GELU), ``proj``, ``proj_drop`` and, with ``use_postln_in_modulation``, ``ln``.
+    Subclasses build their modules in their ``__init__``, the single-query designs through :meth:`_build`.
     """
 
     f: nn.Linear
+    h: nn.Module
     focal_layers: nn.ModuleList  # one (conv, GELU) nn.Sequential per level
     act: nn.GELU
     proj: nn.Linear
@@ -96,11 +96,18 @@ class FocalModulationBase(nn.Module):
         self.kernel_sizes = [focal_factor * k + focal_window for k in range(focal_level)]
         self.proj_drop_rate = proj_drop
 
-    def _build_output(self) -> None:
-        """``act``, ``proj``, ``proj_drop`` (and ``ln``), registered where the official module registers them."""
+    def _build(self, h: Callable[[], nn.Module], context_conv: Callable[[int], nn.Module]) -> None:
+        """Every single-query design's modules, in the official state-dict (and init-draw) order: ``f`` (q, ctx and
+        L+1 gates from one projection), ``h()``, ``act``, ``proj``, ``proj_drop``, ``focal_layers`` (one
+        ``context_conv(kernel)`` + GELU per level) and, with ``use_postln_in_modulation``, ``ln``."""
+        self.f = nn.Linear(self.dim, 2 * self.dim + self.focal_level + 1)
+        self.h = h()
         self.act = nn.GELU()
         self.proj = nn.Linear(self.dim, self.dim)
         self.proj_drop = nn.Dropout(self.proj_drop_rate)
+        self.focal_layers = nn.ModuleList(nn.Sequential(context_conv(k), nn.GELU()) for k in self.kernel_sizes)
+        if self.use_postln_in_modulation:
+            self.ln = nn.LayerNorm(self.dim)
 
     def _project_in(self, x: torch.Tensor, layer: nn.Linear, sizes: tuple[int, ...]) -> list[torch.Tensor]:
         """``torch.split(layer(x), sizes, -1)``, computed as one GEMM per piece.
@@ -177,18 +184,14 @@ class SpatialFocalModulation(FocalModulationBase):
     checkpoints load into it; it is the spatial half of the published module and the ``spatial`` design-space variant.
     """
 
+    h: nn.Conv2d
+
     def __init__(self, dim: int, **kwargs) -> None:
         super().__init__(dim, **kwargs)
-        # q, ctx and L+1 gates from one projection. Registration order = the official state dict's.
-        self.f = nn.Linear(dim, 2 * dim + self.focal_level + 1)
-        self.h = nn.Conv2d(dim, dim, kernel_size=1)
-        self._build_output()
-        self.focal_layers = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(dim, dim, k, padding=k // 2, groups=dim, bias=False), nn.GELU())
-            for k in self.kernel_sizes
+        self._build(
+            lambda: nn.Conv2d(dim, dim, kernel_size=1),
+            lambda k: nn.Conv2d(dim, dim, k, padding=k // 2, groups=dim, bias=False),  # depthwise over (H, W)
         )
-        if self.use_postln_in_modulation:
-            self.ln = nn.LayerNorm(dim)
 
     def spatial_context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, H, W, C) -> (q, gated spatial context before ``h``), both (B, T, H, W, C)."""
