@@ -238,6 +238,7 @@ class VideoDataset(Dataset):
             if reverse is None:
                 reverse = self.reverse_prob > 0 and float(torch.rand((), generator=g)) < self.reverse_prob
             if reverse:
+                assert self.reverse_label_map is not None, "refused by __init__ and __getitem__ when reversal is asked"
                 clip, label = time_reverse(clip, label, self.reverse_label_map)
             return clip, label
         # each view: (num_crops, T, C, H, W)
