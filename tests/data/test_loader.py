@@ -8,6 +8,7 @@ from videofocalnet.data.loader import (
     ClassBalancedSampler,
     EvalDistributedSampler,
     ResumableDistributedSampler,
+    ResumableSampler,
     build_loader,
     set_loader_epoch,
 )
@@ -61,6 +62,16 @@ def test_resumable_sampler_matches_distributed_semantics_and_resumes():
     assert list(padded) == [2, 5, 1]
     with pytest.raises(ValueError):
         s.set_start_index(8)
+
+
+def test_training_samplers_share_the_resumable_base():
+    """build_loader and the trainer resume any training sampler through ResumableSampler's interface."""
+    balanced = ClassBalancedSampler([0, 1, 0, 1], num_classes=2)
+    for sampler in (ResumableDistributedSampler(4), balanced):
+        assert isinstance(sampler, ResumableSampler)
+        sampler.set_start_index(1)
+        assert len(sampler) == 3
+    assert not isinstance(EvalDistributedSampler(4), ResumableSampler)
 
 
 def _final_labels(keys, labels, label_map):

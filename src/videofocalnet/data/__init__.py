@@ -27,6 +27,7 @@ _LAZY = {
     "TooManyBadVideosError": "dataset",
     "build_loader": "loader",
     "ResumableDistributedSampler": "loader",
+    "ResumableSampler": "loader",
     "EvalDistributedSampler": "loader",
 }
 

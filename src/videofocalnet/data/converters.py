@@ -293,14 +293,17 @@ def convert_kinetics(
     if not by_split:
         raise ConversionError("no Kinetics CSV among the annotations (expected train.csv / validate.csv)")
 
-    rows = {split: _read_kinetics_csv(path) for split, path in by_split.items()}
-    for split in list(rows):
-        if any(label is None for _, label, *_ in rows[split]):
+    parsed = {split: _read_kinetics_csv(path) for split, path in by_split.items()}
+    rows: dict[str, list[tuple[int, str, str, int, int]]] = {}  # as parsed, with every label present
+    for split, split_rows in parsed.items():
+        unlabelled = next((line for line, label, *_ in split_rows if label is None), None)
+        if unlabelled is not None:
             if split == "test":
-                del rows[split]  # the unlabelled test release: nothing to train or evaluate with
-                continue
-            line = next(line for line, label, *_ in rows[split] if label is None)
-            raise ConversionError(f"{by_split[split]}:{line}: empty label")
+                continue  # the unlabelled test release: nothing to train or evaluate with
+            raise ConversionError(f"{by_split[split]}:{unlabelled}: empty label")
+        rows[split] = [
+            (line, label, yid, start, end) for line, label, yid, start, end in split_rows if label is not None
+        ]
     if not rows:
         raise ConversionError("no labelled Kinetics CSV among the annotations")
 

@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 
 from videofocalnet.data.annotations import read_annotation_list
 from videofocalnet.data.decode import BackendUnavailableError, DecodedVideoCache, open_video
-from videofocalnet.data.sampling import SAMPLING_MODES, view_indices
+from videofocalnet.data.sampling import SAMPLING_MODES, SamplingMode, view_indices
 from videofocalnet.data.transforms import EvalTransform, TrainTransform, time_reverse
 
 __all__ = [
@@ -85,7 +85,7 @@ class VideoDataset(Dataset):
         root: str | os.PathLike[str],
         num_frames: int = 8,
         mode: Mode = "train",
-        sampling: Literal["tsn", "dense"] = "tsn",
+        sampling: SamplingMode = "tsn",
         frame_interval: int = 4,
         num_clips: int = 1,
         num_crops: int = 1,
@@ -238,6 +238,7 @@ class VideoDataset(Dataset):
             if reverse is None:
                 reverse = self.reverse_prob > 0 and float(torch.rand((), generator=g)) < self.reverse_prob
             if reverse:
+                assert self.reverse_label_map is not None, "refused by __init__ and __getitem__ when reversal is asked"
                 clip, label = time_reverse(clip, label, self.reverse_label_map)
             return clip, label
         # each view: (num_crops, T, C, H, W)

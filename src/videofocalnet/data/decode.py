@@ -24,11 +24,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from videofocalnet.data.formats import IMAGE_EXTENSIONS
+
+if TYPE_CHECKING:  # PyAV is imported lazily (see _av); its types are only needed for checking
+    from av.container import InputContainer
+    from av.video.stream import VideoStream
 
 __all__ = [
     "BACKENDS",
@@ -159,8 +164,8 @@ class VideoReader:
         _check_backend(backend)
         self.path = Path(path)
         self.backend = backend
-        self._container = None
-        self._stream = None
+        self._container: InputContainer | None = None
+        self._stream: VideoStream | None = None
         self._tc_decoder = None
         self._frame_files: list[Path] | None = None
         # Packet index (PyAV): presentation timestamps sorted ascending (position == frame index), and the frame
@@ -189,31 +194,31 @@ class VideoReader:
     def _open_pyav(self) -> None:
         av = _av()
         try:
-            self._container = av.open(str(self.path), metadata_errors="ignore")
+            container = self._container = av.open(str(self.path), metadata_errors="ignore")
         except Exception as exc:
             raise DecodeError(self.path, f"not a readable media file ({type(exc).__name__}: {exc})") from exc
-        if not self._container.streams.video:
-            kinds = sorted({s.type for s in self._container.streams}) or ["none"]
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["none"]
             self.close()
             raise DecodeError(self.path, f"no video stream (streams: {', '.join(kinds)})")
-        self._stream = self._container.streams.video[0]
-        if self._stream.codec_context is None or self._stream.codec_context.name is None:
+        stream = self._stream = container.streams.video[0]
+        if stream.codec_context is None or stream.codec_context.name is None:
             self.close()
             raise DecodeError(self.path, "video stream has no decodable codec")
         # One decoding thread, for the reason the RGB conversion has one (see _frame_to_rgb): PyAV's default slice
         # threading starts a thread pool per opened video, 1.82 ms against 1.49 ms for a 16-frame 64-px clip.
-        self._stream.thread_type = "NONE"
-        self._stream.codec_context.thread_count = 1
+        stream.thread_type = "NONE"
+        stream.codec_context.thread_count = 1
         self._build_packet_index()
 
     def _build_packet_index(self) -> None:
         """Demux every packet once (no decoding) to map presentation timestamps to frame indices."""
-        stream = self._stream
+        container, stream = self._pyav
         pts_values: list[int] = []
         key_pts: list[int] = []
         usable = True
         try:
-            for packet in self._container.demux(stream):
+            for packet in container.demux(stream):
                 if packet.size == 0:  # the flushing packet at EOF
                     continue
                 if packet.pts is None:
@@ -238,14 +243,23 @@ class VideoReader:
             self._packet_count = len(pts_values)
         self._rewind()
 
+    @property
+    def _pyav(self) -> tuple[InputContainer, VideoStream]:
+        """The open PyAV container and its video stream. Only a container file opened with backend='pyav' has them,
+        and only until ``close``: reading a closed reader is a caller's bug, not a bad sample, hence no DecodeError."""
+        if self._container is None or self._stream is None:
+            raise ValueError(f"VideoReader for {self.path} is closed (or holds no PyAV container)")
+        return self._container, self._stream
+
     def _rewind(self) -> None:
+        container, stream = self._pyav
         try:
-            self._container.seek(0, backward=True, any_frame=False, stream=self._stream)
+            container.seek(0, backward=True, any_frame=False, stream=stream)
         except Exception:
             # Some containers refuse to seek; reopening is always possible.
-            self._container.close()
-            self._container = _av().open(str(self.path), metadata_errors="ignore")
-            self._stream = self._container.streams.video[0]
+            container.close()
+            container = self._container = _av().open(str(self.path), metadata_errors="ignore")
+            self._stream = container.streams.video[0]
 
     def _open_torchcodec(self) -> None:
         try:
@@ -291,13 +305,13 @@ class VideoReader:
                 str(md.codec),
                 md.duration_seconds,
             )
-        stream = self._stream
+        container, stream = self._pyav
         fps = float(stream.average_rate or stream.guessed_rate or 0.0)
         duration = None
         if stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
-        elif self._container.duration is not None:
-            duration = self._container.duration / 1_000_000
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
         return VideoInfo(
             str(self.path),
             self.num_frames,
@@ -346,8 +360,9 @@ class VideoReader:
 
     def _decoded(self) -> Iterator:
         """Decoded frames from the current position; decoder failures become DecodeError."""
+        container, stream = self._pyav
         try:
-            yield from self._container.decode(self._stream)
+            yield from container.decode(stream)
         except Exception as exc:
             raise DecodeError(self.path, f"decoder error ({type(exc).__name__}: {exc})") from exc
 
@@ -365,7 +380,7 @@ class VideoReader:
     def _read_pyav(self, wanted: list[int]) -> dict[int, np.ndarray]:
         """Frames at sorted unique ``wanted`` indices, keyed by index."""
         out: dict[int, np.ndarray] = {}
-        if self._pts is None:
+        if self._pts is None or self._pts_to_index is None:  # set together by _build_packet_index
             last_frame = None
             wanted_set = set(wanted)
             count = -1
@@ -411,8 +426,10 @@ class VideoReader:
         if keyframe_index <= 0:
             self._rewind()
         else:
+            container, stream = self._pyav
+            assert self._pts is not None, "keyframes past 0 exist only with a packet index"
             try:
-                self._container.seek(self._pts[keyframe_index], backward=True, any_frame=False, stream=self._stream)
+                container.seek(self._pts[keyframe_index], backward=True, any_frame=False, stream=stream)
             except Exception as exc:
                 raise DecodeError(self.path, f"seek failed ({type(exc).__name__}: {exc})") from exc
         return self._decoded()

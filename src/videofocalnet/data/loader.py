@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -14,6 +15,7 @@ __all__ = [
     "ClassBalancedSampler",
     "EvalDistributedSampler",
     "ResumableDistributedSampler",
+    "ResumableSampler",
     "build_loader",
     "set_loader_epoch",
 ]
@@ -22,17 +24,19 @@ __all__ = [
 # ClassBalancedSampler without and with both_ways (engine.build.build_train_sampler maps the names).
 SAMPLERS = ("random", "class_balanced", "class_balanced_both_ways")
 
+_Key = TypeVar("_Key")  # what a training sampler yields to the dataset: an index, or an (index, reverse) pair
+
 
 def _check_rank(num_replicas: int, rank: int) -> None:
     if num_replicas < 1 or not 0 <= rank < num_replicas:
         raise ValueError(f"need num_replicas >= 1 and 0 <= rank < num_replicas, got {num_replicas}, {rank}")
 
 
-class _ResumableSampler(Sampler):
-    """The resume interface both training samplers share: an epoch-seeded order per rank (``rank_indices``, defined
-    by the subclass), ``num_samples`` per rank per epoch, and ``set_start_index(n)`` to skip this rank's first ``n``
-    samples of the current epoch. The skip belongs to the epoch it was set in; ``set_epoch`` to a different epoch
-    clears it."""
+class ResumableSampler(Sampler[_Key]):
+    """The resume interface every training sampler has (what :func:`build_loader` and the trainer call): an
+    epoch-seeded order per rank (``rank_indices``, defined by the subclass), ``num_samples`` per rank per epoch, and
+    ``set_start_index(n)`` to skip this rank's first ``n`` samples of the current epoch. The skip belongs to the epoch
+    it was set in; ``set_epoch`` to a different epoch clears it."""
 
     def __init__(self, num_items: int, *, num_replicas: int, rank: int, seed: int, drop_last: bool) -> None:
         _check_rank(num_replicas, rank)
@@ -55,17 +59,17 @@ class _ResumableSampler(Sampler):
             raise ValueError(f"start index {n} outside [0, {self.num_samples}] for this rank")
         self.start_index = int(n)
 
-    def rank_indices(self) -> list:
+    def rank_indices(self) -> list[_Key]:
         raise NotImplementedError
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self) -> Iterator[_Key]:
         return iter(self.rank_indices()[self.start_index :])
 
     def __len__(self) -> int:
         return self.num_samples - self.start_index
 
 
-class ResumableDistributedSampler(_ResumableSampler):
+class ResumableDistributedSampler(ResumableSampler[int]):
     """``DistributedSampler`` semantics (a permutation seeded by ``seed + epoch``, rank ``r`` takes every
     ``num_replicas``-th index from ``r``; ``drop_last`` trims, otherwise the head is repeated to pad) plus exact
     mid-epoch resume: ``set_start_index(n)`` skips this rank's first ``n`` indices of the current epoch. The skip
@@ -105,7 +109,7 @@ class ResumableDistributedSampler(_ResumableSampler):
         return order[self.rank : self.total_size : self.num_replicas]
 
 
-class ClassBalancedSampler(_ResumableSampler):
+class ClassBalancedSampler(ResumableSampler[tuple[int, bool]]):
     """Training keys ``(index, reverse)`` whose labels, counted after time reversal, are exactly balanced: every run of
     ``C`` consecutive samples of the all-rank stream holds each of the ``C`` classes once.
 
@@ -226,7 +230,7 @@ def build_loader(
     persistent_workers: bool | None = None,
     drop_last: bool | None = None,
     start_index: int = 0,
-    sampler: Sampler | None = None,
+    sampler: ResumableSampler | None = None,
 ) -> DataLoader:
     """DataLoader over ``dataset`` with the samplers above and :func:`collate_skip_bad`.
 
@@ -234,11 +238,12 @@ def build_loader(
     samples into the epoch on this rank; evaluation keeps every sample in order. ``persistent_workers`` defaults
     to True whenever there are workers (the dataset's epoch still reaches them through shared memory).
     Call :func:`set_loader_epoch` at the start of every epoch. ``sampler`` replaces the shuffling training sampler
-    (e.g. a :class:`ClassBalancedSampler`, built for the same ranks); it needs ``set_epoch`` and ``set_start_index``.
+    (a :class:`ResumableSampler` such as :class:`ClassBalancedSampler`, built for the same ranks).
     """
     n = len(dataset)  # type: ignore[arg-type]
     if sampler is not None and not train:
         raise ValueError("a custom sampler is for training; evaluation always covers the whole set in order")
+    loader_sampler: Sampler
     if train:
         if sampler is None:
             sampler = ResumableDistributedSampler(
@@ -246,11 +251,12 @@ def build_loader(
             )
         if start_index:
             sampler.set_start_index(start_index)
+        loader_sampler = sampler
         batch_drop_last = True if drop_last is None else drop_last
     else:
         if start_index:
             raise ValueError("start_index is for resuming training; evaluation always covers the whole set")
-        sampler = EvalDistributedSampler(n, num_replicas=num_replicas, rank=rank)
+        loader_sampler = EvalDistributedSampler(n, num_replicas=num_replicas, rank=rank)
         if drop_last:
             raise ValueError("evaluation never drops samples (drop_last=True given with train=False)")
         batch_drop_last = False
@@ -258,7 +264,7 @@ def build_loader(
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        sampler=sampler,
+        sampler=loader_sampler,
         num_workers=num_workers,
         collate_fn=collate_skip_bad,
         pin_memory=pin_memory,

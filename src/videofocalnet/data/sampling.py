@@ -13,12 +13,24 @@ from __future__ import annotations
 
 import math
 import re
+import typing
+from typing import Literal
 
 import torch
 
-__all__ = ["SAMPLING_MODES", "dense_indices", "multi_view_tsn_indices", "parse_views", "tsn_indices", "view_indices"]
+__all__ = [
+    "SAMPLING_MODES",
+    "SamplingMode",
+    "dense_indices",
+    "multi_view_tsn_indices",
+    "parse_views",
+    "tsn_indices",
+    "view_indices",
+]
 
-SAMPLING_MODES = ("tsn", "dense")  # DATA.SAMPLING / a checkpoint's preprocess.sampling: see view_indices
+# DATA.SAMPLING / a checkpoint's preprocess.sampling: see view_indices
+SamplingMode = Literal["tsn", "dense"]
+SAMPLING_MODES: tuple[str, ...] = typing.get_args(SamplingMode)
 
 
 def _check(num_video_frames: int, **positive: int) -> None:

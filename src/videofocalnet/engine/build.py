@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from torch import nn
 
 from videofocalnet.engine.config import Config, ConfigError
+
+if TYPE_CHECKING:  # the data package is imported where it is used, so that importing this module stays light
+    from videofocalnet.data.loader import ClassBalancedSampler
+    from videofocalnet.data.sampling import SamplingMode
 
 __all__ = [
     "resolve_model_name",
@@ -41,6 +46,28 @@ _FOCAL_KEYS = {
     "USE_POSTLN_IN_MODULATION": "use_postln_in_modulation",
     "NORMALIZE_MODULATOR": "normalize_modulator",
 }
+
+
+@runtime_checkable
+class _GradCheckpointing(Protocol):
+    """A model that can trade compute for memory (every registered one: VideoFocalNet has the method)."""
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None: ...
+
+
+def _pair(values: Sequence[float]) -> tuple[float, float]:
+    """A config list as the ``(lo, hi)`` a transform keyword takes (the transforms read only those two values)."""
+    return (values[0], values[1])
+
+
+def _rgb(values: Sequence[float]) -> tuple[float, float, float]:
+    """DATA.MEAN / DATA.STD (3 values: Config.validate checks) as the transforms' per-channel tuple."""
+    return (values[0], values[1], values[2])
+
+
+def _sampling(cfg: Config) -> SamplingMode:
+    """DATA.SAMPLING as the dataset's Literal: Config.validate has already checked it is one of SAMPLING_MODES."""
+    return cast("SamplingMode", cfg.DATA.SAMPLING)
 
 
 def resolve_model_name(model_type: str) -> str:
@@ -92,6 +119,8 @@ def build_model(cfg: Config) -> nn.Module:
         raise ConfigError("set DATA.NUM_CLASSES (or MODEL.NUM_CLASSES) to the number of classes")
     model = create_model(resolve_model_name(cfg.MODEL.TYPE), **model_kwargs(cfg))
     if cfg.TRAIN.USE_CHECKPOINT:  # the official flag never reached the model; here it does
+        if not isinstance(model, _GradCheckpointing):
+            raise ConfigError(f"TRAIN.USE_CHECKPOINT: {type(model).__name__} has no set_grad_checkpointing")
         model.set_grad_checkpointing(True)
     return model
 
@@ -130,8 +159,8 @@ def train_transform(cfg: Config):
     aug = cfg.AUG
     return TrainTransform(
         short_side=train_short_side(cfg),
-        scale=tuple(aug.SCALE),
-        ratio=tuple(aug.RATIO),
+        scale=_pair(aug.SCALE),
+        ratio=_pair(aug.RATIO),
         size=cfg.DATA.INPUT_SIZE,
         flip_prob=aug.FLIP_RATIO,
         color_jitter_prob=aug.COLOR_JITTER,
@@ -139,8 +168,8 @@ def train_transform(cfg: Config):
         grayscale_prob=aug.GRAY_SCALE,
         randaugment=parse_auto_augment(aug.AUTO_AUGMENT),
         erasing_prob=aug.REPROB,
-        mean=tuple(cfg.DATA.MEAN),
-        std=tuple(cfg.DATA.STD),
+        mean=_rgb(cfg.DATA.MEAN),
+        std=_rgb(cfg.DATA.STD),
     )
 
 
@@ -151,8 +180,8 @@ def eval_transform(cfg: Config, num_crops: int):
         short_side=eval_short_side(cfg, num_crops),
         crop=cfg.DATA.INPUT_SIZE,
         num_crops=num_crops,
-        mean=tuple(cfg.DATA.MEAN),
-        std=tuple(cfg.DATA.STD),
+        mean=_rgb(cfg.DATA.MEAN),
+        std=_rgb(cfg.DATA.STD),
     )
 
 
@@ -173,7 +202,7 @@ def build_train_dataset(cfg: Config):
         root=cfg.DATA.ROOT,
         num_frames=cfg.DATA.NUM_FRAMES,
         mode="train",
-        sampling=cfg.DATA.SAMPLING,
+        sampling=_sampling(cfg),
         frame_interval=cfg.AUG.FRAME_INTERVAL,
         train_transform=train_transform(cfg),
         seed=cfg.SEED,
@@ -188,7 +217,7 @@ def build_train_dataset(cfg: Config):
     )
 
 
-def build_train_sampler(cfg: Config, dataset, *, num_replicas: int, rank: int):
+def build_train_sampler(cfg: Config, dataset, *, num_replicas: int, rank: int) -> ClassBalancedSampler | None:
     """The training sampler ``DATA.SAMPLER`` names; None means the loader's default shuffling one."""
     if cfg.DATA.SAMPLER == "random":
         return None
@@ -216,7 +245,7 @@ def build_eval_dataset(cfg: Config, list_file: str, *, num_clips: int, num_crops
         root=cfg.DATA.ROOT,
         num_frames=cfg.DATA.NUM_FRAMES,
         mode="test" if multi else "val",
-        sampling=cfg.DATA.SAMPLING,
+        sampling=_sampling(cfg),
         frame_interval=cfg.AUG.FRAME_INTERVAL,
         num_clips=num_clips,
         num_crops=num_crops,

@@ -156,10 +156,12 @@ class VideoClassifier:
         """(V, T, 3, S, S) -> mean softmax over the V views, (num_classes,)."""
         if views.ndim != 5:
             raise ValueError(f"expected views (V, T, 3, H, W), got shape {tuple(views.shape)}")
-        total = None
+        total: torch.Tensor | None = None
         for chunk in views.split(self.batch_size):
-            probs = self.model(chunk.to(self.device, torch.float32)).float().softmax(-1).sum(0)
+            probs: torch.Tensor = self.model(chunk.to(self.device, torch.float32)).float().softmax(-1).sum(0)
             total = probs if total is None else total + probs
+        if total is None:
+            raise ValueError(f"expected at least one view, got shape {tuple(views.shape)}")
         return (total / views.shape[0]).cpu()
 
     def topk(self, probs: torch.Tensor, k: int) -> list[tuple[str, float]]:

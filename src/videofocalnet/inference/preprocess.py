@@ -22,7 +22,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 from videofocalnet.data.sampling import SAMPLING_MODES
 from videofocalnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -115,8 +115,9 @@ def preprocess_metadata(
         num_frames=num_frames,
         input_size=input_size,
         short_side=input_size if short_side is None else short_side,
-        mean=tuple(mean),
-        std=tuple(std),
+        # 3 values each: PreprocessConfig checks that on construction, with the error message a caller should see
+        mean=cast("tuple[float, float, float]", tuple(mean)),
+        std=cast("tuple[float, float, float]", tuple(std)),
         sampling=sampling,
         frame_interval=frame_interval,
         tubelet_size=tubelet_size,

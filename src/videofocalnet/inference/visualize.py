@@ -11,12 +11,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from videofocalnet.inference.classifier import VideoClassifier, clip_indices
+from videofocalnet.models.video_focalnet import FocalNetStage, VideoFocalNet
 
 __all__ = [
     "KINDS",
@@ -52,11 +54,11 @@ class VisualizationResult:
         }
 
 
-def block_names(model: torch.nn.Module) -> list[str]:
+def block_names(model: VideoFocalNet) -> list[str]:
     """``stage s, block b`` (1-based, as the paper counts) for every block, in forward order."""
-    names = []
+    names: list[str] = []
     for s, stage in enumerate(model.layers, start=1):
-        names.extend(f"stage {s} block {b}" for b in range(1, len(stage.blocks) + 1))
+        names.extend(f"stage {s} block {b}" for b in range(1, len(cast(FocalNetStage, stage).blocks) + 1))
     return names
 
 
@@ -92,7 +94,7 @@ def parse_layers(spec: str | Sequence[int], num_blocks: int) -> list[int]:
 
 @torch.inference_mode()
 def modulator_heatmaps(
-    model: torch.nn.Module, clip: torch.Tensor, blocks: Sequence[int]
+    model: VideoFocalNet, clip: torch.Tensor, blocks: Sequence[int]
 ) -> tuple[torch.Tensor, dict[int, dict[str, torch.Tensor]]]:
     """Normalised clip (T, 3, S, S) -> (logits (num_classes,), {block: {kind: (T', S, S) channel L2 norms}})."""
     logits, modulators = model.forward_with_modulators(clip.unsqueeze(0))  # (1, T, 3, S, S) in
@@ -235,6 +237,8 @@ def visualize_video(
     if animation not in ("gif", "mp4"):
         raise ValueError(f"animation must be 'gif' or 'mp4', got {animation!r}")
     model, p = classifier.model, classifier.preprocess
+    if not isinstance(model, VideoFocalNet):  # the modulators are read through VideoFocalNet.forward_with_modulators
+        raise TypeError(f"modulator visualization needs a VideoFocalNet, got {type(model).__name__}")
     names = block_names(model)
     blocks = parse_layers(layers, len(names))
     with open_video(video) as reader:
