@@ -16,103 +16,60 @@ this budget, and whether LayerNorm alone is what stops a model learning it.
 The demo's recipe (600 small videos per class, class-balanced batches with every clip also played backwards; see
 the README) is one command. It keeps tubelet 1, so that `spatial` sees every frame on its own, and 4 frames per clip
 (with 8, `parallel`, `joint` and `divided` had not left the class prior after these 2,100 steps). The five variants
-take about 30 minutes on 2 cores, two one-thread jobs at a time (measured: 499 to 869 s each):
+took about 30 minutes on 2 cores, two one-thread jobs at a time (measured with the earlier hand-written loop: 499 to
+869 s each):
 
     python benchmarks/design_space.py --videos-per-class 600 --val-per-class 20 --video-size 64 --video-frames 16 \
         --embed-dim 24 --batch-size 22 --epochs 7 --sampler class_balanced_both_ways --reverse-prob 0.5 --frames 4 \
         --jobs 2
 
 ``--dataset squares`` swaps the photographic videos for 4x4 squares moving left / right / up / down (left and up are
-right and down played backwards), which isolates the use of time from appearance nuisances.
+right and down played backwards), which isolates the use of time from appearance nuisances. The squares are written
+as small H.264 files with list files too (``write_squares``), so both datasets take the same path.
 
-Every variant gets the same data, the same sample order and augmentation draws, the same initial seed, the same
-optimiser and schedule. Clips are decoded once (through ``videofocalnet.data.decode``) and kept in memory as uint8,
-so the budget is spent on the models, not on re-decoding 32-frame videos every epoch; sampling (TSN) and
-augmentation are the library's, drawn per (seed, epoch, index) like ``VideoDataset``. No horizontal flip: it would
-turn "moving left" into "moving right" without changing the label.
+Every variant is one run of the library's training recipe (``videofocalnet.engine.train.train``) from a ``Config``
+built from these flags (``variant_config``: each flag is the config key of the same meaning), so every variant gets
+the same data, the same sample order and augmentation draws (functions of SEED, epoch and index), the same initial
+seed and the same AdamW with cosine schedule, linear warm-up and gradient clipping at 5.0. Decoded training videos
+stay in memory (DATA.CACHE_DECODED_MB), so from the second epoch on the budget is spent on the models, not on
+re-decoding. No horizontal flip: it would turn "moving left" into "moving right" without changing the label. A
+Video-FocalNet variant is the registered ``video_focalnet_xs_<variant>`` with MODEL.FOCAL's widths and depths; its
+last-epoch weights are scored like ``videofocalnet eval`` does (``run_evaluation``, one centre view). A 3-D CNN is not a
+registered architecture: it is handed to the recipe (``train(cfg, model=...)``) and scored in process by
+``evaluate_dataset``. Each run directory (``--runs DIR`` keeps them; a temporary one otherwise) holds the engine's
+``metrics.jsonl`` with one record per step and per epoch.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
 
-from videofocalnet.data.dataset import VideoDataset, sample_seed
-from videofocalnet.data.decode import read_all_frames
-from videofocalnet.data.loader import SAMPLERS, ClassBalancedSampler
-from videofocalnet.data.sampling import tsn_indices
-from videofocalnet.data.synthetic import (
-    SQUARE_CLASS_NAMES,
-    SQUARE_PAIRS,
-    generate_dataset,
-    moving_squares,
-)
-from videofocalnet.data.transforms import EvalTransform, TrainTransform, reversal_label_map, time_reverse
+from videofocalnet.atomic import atomic_write_text
+from videofocalnet.data.loader import SAMPLERS
+from videofocalnet.data.synthetic import SQUARE_CLASS_NAMES, SQUARE_PAIRS, generate_dataset, moving_squares, write_video
+from videofocalnet.engine import build
+from videofocalnet.engine.config import Config, merge_dict
+from videofocalnet.engine.distributed import init_distributed
+from videofocalnet.engine.evaluate import EvalResult, evaluate_dataset, run_evaluation
 from videofocalnet.engine.metrics import pair_accuracy
-from videofocalnet.models.design_space import VARIANTS, build_variant
+from videofocalnet.engine.run_log import read_jsonl
+from videofocalnet.engine.train import train
+from videofocalnet.models.design_space import VARIANTS
 from videofocalnet.models.flops import count_flops
-from videofocalnet.models.layers import INIT_SCHEMES
-
-
-class ClipBank(Dataset):
-    """Decoded videos of one annotation list held in memory: uint8 (T_video, 3, H, W) per video.
-
-    ``__getitem__`` mirrors ``VideoDataset``: TSN frame indices and the transform draw from a generator seeded by
-    (seed, epoch, index), so every variant sees identical clips in every epoch; an ``(index, reverse)`` key from a
-    ``ClassBalancedSampler`` plays the clip backwards under the label ``reverse_label_map`` gives.
-    """
-
-    def __init__(
-        self,
-        list_file: Path,
-        root: Path,
-        *,
-        num_frames: int,
-        train: bool,
-        transform,
-        seed: int,
-        desc: str,
-        progress: bool = True,
-        reverse_label_map: list[int] | None = None,
-    ) -> None:
-        from tqdm.auto import tqdm
-
-        listing = VideoDataset(list_file=list_file, root=root, num_frames=num_frames, mode="val")  # parses the list
-        self.labels = [entry.label for entry in listing.entries]
-        self.videos = [
-            read_all_frames(listing.video_path(i)).permute(0, 3, 1, 2).contiguous()  # (T, H, W, 3) -> (T, 3, H, W)
-            for i in tqdm(range(len(listing)), desc=desc, unit="video", leave=False, disable=not progress)
-        ]
-        self.num_frames = num_frames
-        self.train = train
-        self.transform = transform
-        self.reverse_label_map = reverse_label_map
-        self.seed = seed
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def __getitem__(self, key: int | tuple[int, bool]) -> tuple[torch.Tensor, int]:
-        index, reverse = key if isinstance(key, tuple) else (key, False)
-        g = torch.Generator()
-        g.manual_seed(sample_seed(self.seed, self.epoch, index))
-        video = self.videos[index]
-        idx = tsn_indices(video.shape[0], self.num_frames, train=self.train, generator=g)
-        clip = self.transform(video[idx], g)  # (T, 3, h, w) float, or (1, T, 3, h, w) for EvalTransform
-        if reverse:
-            return time_reverse(clip, self.labels[index], self.reverse_label_map)
-        return (clip if self.train else clip[0]), self.labels[index]
 
 
 class ChannelLayerNorm(nn.Module):
@@ -150,123 +107,203 @@ class ReferenceCNN3d(nn.Module):
 REFERENCE_CNNS = {"cnn3d-bn": "bn", "cnn3d-ln": "ln", "cnn3d-none": "none"}
 
 
-def cosine_lr(step: int, total: int, warmup: int, base: float) -> float:
-    if step < warmup:
-        return base * (step + 1) / warmup
-    return 0.5 * base * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+# ---------------------------------------------------------------------------------------------------- data
+@dataclass(frozen=True)
+class BenchData:
+    """A dataset on disk as the engine reads it: list files of ``<path>,<label>`` lines under ``root``."""
+
+    name: str  # "synthetic" or "squares"
+    root: Path
+    train_list: Path
+    val_list: Path
+    label_list: Path
+    num_classes: int
+    pairs: tuple[tuple[int, int], ...]  # time-reversal pairs, for pair accuracy and AUG.REVERSE_PAIRS
+    num_train: int
+    num_val: int
+    decoded_mb: int  # decoded training videos, uint8 (T, H, W, 3) each: what DATA.CACHE_DECODED_MB must hold
 
 
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
-    model.eval()
-    scores, labels = [], []
-    for clips, y in loader:
-        scores.append(model(clips).float())
-        labels.append(y)
-    return torch.cat(scores), torch.cat(labels)
+def _decoded_mb(num_videos: int, frames: int, size: int) -> int:
+    return math.ceil(num_videos * frames * size * size * 3 / 2**20) + 1
 
 
-def run_variant(
-    variant: str, args: argparse.Namespace, model_kwargs: dict, train_set: ClipBank, val_loader: DataLoader, pairs
-) -> dict:
-    torch.manual_seed(args.seed)  # identical initial draws wherever two variants share a module
-    if variant in REFERENCE_CNNS:
-        model = ReferenceCNN3d(num_classes=model_kwargs["num_classes"], norm=REFERENCE_CNNS[variant])
-    else:
-        model = build_variant(variant, **model_kwargs)
-        if args.init == "fan_in":  # from scratch; at the official init frame order is learned very slowly
-            model.apply(INIT_SCHEMES["fan_in"])
-    report = count_flops(model, num_frames=args.frames, img_size=args.size)
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr
+def write_squares(
+    out_dir: str | os.PathLike[str], *, videos_per_class: int, val_per_class: int, size: int, frames: int, seed: int
+) -> BenchData:
+    """Moving-squares clips (``moving_squares``, the same draws as the tensors) as H.264 mp4 files plus list files.
+
+    ``squares.json`` is written last and names the parameters, so an existing complete set is reused (``--jobs``
+    children find the one their parent wrote) and a different or interrupted one is rewritten.
+    """
+    root = Path(out_dir)
+    params = dict(videos_per_class=videos_per_class, val_per_class=val_per_class, size=size, frames=frames, seed=seed)
+    meta = root / "squares.json"
+    counts = {"train": videos_per_class * 4, "val": val_per_class * 4}  # labels are drawn uniformly, as the tensors
+    if not (meta.is_file() and json.loads(meta.read_text()) == params):
+        meta.unlink(missing_ok=True)
+        g = torch.Generator().manual_seed(seed)
+        for split, count in counts.items():
+            clips, labels = moving_squares(count, generator=g, size=size, num_frames=frames)  # (N, T, 3, H, W)
+            lines = []
+            for i in range(count):
+                rel = f"videos/{split}_{i:05d}.mp4"
+                # [-1, 1] -> {0, 255}; (T, 3, H, W) -> (T, H, W, 3)
+                rgb = ((clips[i] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+                write_video(root / rel, rgb.numpy(), fps=8)
+                lines.append(f"{rel},{int(labels[i])}\n")
+            atomic_write_text(root / f"{split}.csv", "".join(lines))
+        names = "".join(f"{i},{n}\n" for i, n in enumerate(SQUARE_CLASS_NAMES))
+        atomic_write_text(root / "labels.csv", "id,name\n" + names)
+        atomic_write_text(meta, json.dumps(params))
+    return BenchData(
+        name="squares",
+        root=root,
+        train_list=root / "train.csv",
+        val_list=root / "val.csv",
+        label_list=root / "labels.csv",
+        num_classes=len(SQUARE_CLASS_NAMES),
+        pairs=SQUARE_PAIRS,
+        num_train=counts["train"],
+        num_val=counts["val"],
+        decoded_mb=_decoded_mb(counts["train"], frames, size),
     )
-    order = torch.Generator().manual_seed(args.seed)  # same batch order for every variant
-    sampler = None
-    if args.sampler != "random":
-        sampler = ClassBalancedSampler(
-            train_set.labels,
-            num_classes=model_kwargs["num_classes"],
-            reverse_label_map=reversal_label_map(pairs, model_kwargs["num_classes"]),
-            reverse_prob=args.reverse_prob,
-            both_ways=args.sampler.endswith("both_ways"),
+
+
+def prepare_data(args: argparse.Namespace) -> BenchData:
+    """Generate (or reuse) the dataset ``--dataset`` names under ``--data``."""
+    if args.dataset == "squares":
+        return write_squares(
+            args.data,
+            videos_per_class=args.videos_per_class,
+            val_per_class=args.val_per_class,
+            size=args.size,
+            frames=args.frames,
             seed=args.seed,
         )
-    loader = DataLoader(
-        train_set,
-        batch_size=args.batch_size,
-        sampler=sampler,
-        shuffle=sampler is None,
-        generator=order,
-        drop_last=True,
-        num_workers=0,
+    info = generate_dataset(
+        args.data,
+        videos_per_class=args.videos_per_class,
+        val_per_class=args.val_per_class,
+        seed=args.seed,
+        size=args.video_size,
+        num_frames=args.video_frames,
+        progress=not args.quiet,
     )
-    steps_per_epoch = len(loader)
-    total = args.epochs * steps_per_epoch
-    from tqdm.auto import tqdm
+    return BenchData(
+        name="synthetic",
+        root=info.root,
+        train_list=info.train_list,
+        val_list=info.val_list,
+        label_list=info.label_list,
+        num_classes=info.num_classes,
+        pairs=info.pairs,
+        num_train=info.num_train,
+        num_val=info.num_val,
+        decoded_mb=_decoded_mb(info.num_train, args.video_frames, args.video_size),
+    )
 
-    bar = tqdm(total=total, desc=f"{variant:>10}", unit="step", disable=args.quiet)
+
+# ---------------------------------------------------------------------------------------------------- one run
+def variant_config(args: argparse.Namespace, data: BenchData, variant: str) -> Config:
+    """The training config of one variant: every flag becomes the config key of the same meaning."""
+    cnn = variant in REFERENCE_CNNS
+    # squares: no augmentation (a 1.0-area, square crop of a square frame is the frame), values mapped to [-1, 1];
+    # synthetic: random-resized crop from the source straight to the model size. Colour jitter is off on both: it
+    # costs more CPU than the model at this size and the classes are defined by motion, not colour.
+    squares = data.name == "squares"
+    crop = {"SCALE": [1.0, 1.0], "RATIO": [1.0, 1.0]} if squares else {"SCALE": [0.5, 1.0]}
+    norm = {"MEAN": [127.5] * 3, "STD": [127.5] * 3} if squares else {}
+    settings: dict[str, Any] = {
+        "DATA": {
+            **{"ROOT": str(data.root), "TRAIN_FILE": str(data.train_list), "VAL_FILE": str(data.val_list)},
+            **{"LABEL_LIST": str(data.label_list), "DATASET": data.name, "NUM_CLASSES": data.num_classes},
+            **{"NUM_FRAMES": args.frames, "INPUT_SIZE": args.size, "IMG_SIZE": args.size, "SHORT_SIDE": args.size},
+            **{"BATCH_SIZE": args.batch_size, "SAMPLER": args.sampler, "NUM_WORKERS": 0, "PIN_MEMORY": False},
+            **{"CACHE_DECODED_MB": data.decoded_mb, **norm},
+        },
+        "MODEL": {
+            # a CNN is handed to the recipe; MODEL.TYPE then only has to be valid
+            "TYPE": f"video_focalnet_xs_{'parallel' if cnn else variant}",
+            **{"NAME": variant, "NUM_CLASSES": data.num_classes, "DROP_PATH_RATE": 0.0, "TUBELET_SIZE": args.tubelet},
+            # fan-in: from scratch, at the official init frame order is learned very slowly
+            **{"INIT": args.init, "LABEL_SMOOTHING": args.label_smoothing},
+            "FOCAL": {"EMBED_DIM": args.embed_dim, "DEPTHS": list(args.depths)},
+        },
+        "TRAIN": {
+            **{"EPOCHS": args.epochs, "WARMUP_EPOCHS": args.warmup_epochs, "BASE_LR": args.lr, "SCALE_LR": False},
+            **{"WARMUP_LR": 0.0, "MIN_LR": 0.0, "WEIGHT_DECAY": args.weight_decay, "CLIP_GRAD": 5.0},
+            **{"OPTIMIZER": {"NAME": "adamw"}, "PRECISION": "fp32", "AUTO_RESUME": False},
+            **{"EVAL_FREQ": 0, "FINAL_EVAL": False},  # scored once, after the last epoch (score_variant)
+        },
+        "AUG": {
+            **{"FLIP_RATIO": 0.0, "COLOR_JITTER": 0.0, "GRAY_SCALE": 0.0, "MIXUP": 0.0, "CUTMIX": 0.0, **crop},
+            **{"REVERSE_PROB": args.reverse_prob, "REVERSE_PAIRS": [list(p) for p in data.pairs]},
+        },
+        "TEST": {"SHORT_SIDE": args.size, "NUM_CLIP": 1, "NUM_CROP": 1, "FINAL_NUM_CLIP": 1, "FINAL_NUM_CROP": 1},
+        # the registered variants export their last epoch's weights, which score_variant evaluates
+        "SAVE_FREQ": 0 if cnn else args.epochs,
+        **{"PRINT_FREQ": 0 if args.quiet else 100, "SEED": args.seed, "DEVICE": "cpu", "TENSORBOARD": False},
+    }
+    return merge_dict(Config(), settings, source="benchmarks/design_space.py").validate()
+
+
+def reference_cnn(variant: str, *, num_classes: int, seed: int) -> ReferenceCNN3d:
+    torch.manual_seed(seed)  # the recipe seeds itself only after the model exists
+    return ReferenceCNN3d(num_classes=num_classes, norm=REFERENCE_CNNS[variant])
+
+
+def score_variant(cfg: Config, run_dir: Path, model: nn.Module | None, *, progress: bool) -> EvalResult:
+    """One centre view per validation video: a registered variant from its exported last-epoch weights (as
+    ``videofocalnet eval``), a handed-in model in process."""
+    if model is None:
+        weights = run_dir / f"epoch_{cfg.TRAIN.EPOCHS:04d}.safetensors"
+        return run_evaluation(cfg, weights, views=(1, 1), progress=progress)
+    dataset = build.build_eval_dataset(cfg, cfg.DATA.VAL_FILE, num_clips=1, num_crops=1)
+    return evaluate_dataset(model, dataset, cfg=cfg, info=init_distributed(device=cfg.DEVICE), progress=progress)
+
+
+def run_variant(variant: str, args: argparse.Namespace, data: BenchData, runs: Path) -> dict[str, Any]:
+    """Train one variant through the engine, score it, and return its table row."""
+    cfg = variant_config(args, data, variant)
+    model = reference_cnn(variant, num_classes=data.num_classes, seed=args.seed) if variant in REFERENCE_CNNS else None
+    report = count_flops(
+        model if model is not None else build.build_model(cfg), num_frames=args.frames, img_size=args.size
+    )
+    run_dir = runs / variant
     start, cpu_start = time.perf_counter(), time.process_time()
-    step = 0
-    model.train()
-    for epoch in range(args.epochs):
-        train_set.epoch = epoch
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        epoch_loss = 0.0
-        for clips, labels in loader:
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(step, total, steps_per_epoch, args.lr)
-            loss = F.cross_entropy(model(clips), labels, label_smoothing=args.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            epoch_loss += loss.item() / steps_per_epoch
-            step += 1
-            bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
-        if args.log:
-            with open(args.log, "a") as f:
-                f.write(
-                    json.dumps(
-                        dict(variant=variant, epoch=epoch, mean_loss=epoch_loss, elapsed_s=time.perf_counter() - start)
-                    )
-                    + "\n"
-                )
+    result = train(cfg, output=run_dir, auto_resume=False, progress=not args.quiet, model=model)
     train_s = time.perf_counter() - start
-    bar.close()
-    scores, labels = evaluate(model, val_loader)
+    scored = score_variant(cfg, run_dir, model, progress=not args.quiet)
     wall_s = time.perf_counter() - start
     cpu_s = time.process_time() - cpu_start  # all threads; what wall time would be on an idle single core
+    epochs = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["kind"] == "train_epoch"]
     return dict(
         variant=variant,
         params=report.params,
         gmacs=report.gmacs,
-        top1=float((scores.argmax(1) == labels).float().mean()),
-        pair_acc=pair_accuracy(scores, labels, pairs),
-        final_loss=epoch_loss,
+        top1=scored.metrics["top1"] / 100.0,
+        pair_acc=pair_accuracy(scored.scores, scored.labels, data.pairs),
+        final_loss=epochs[-1]["loss"],
         train_s=train_s,
         wall_s=wall_s,
         cpu_s=cpu_s,
         threads=torch.get_num_threads(),
         epochs=args.epochs,
-        steps=total,
+        steps=result["global_step"],
     )
 
 
-def run_variants(
-    args: argparse.Namespace, model_kwargs: dict, train_set: Dataset, val_loader: DataLoader, pairs
-) -> list[dict]:
+def run_variants(args: argparse.Namespace, data: BenchData, runs: Path) -> list[dict[str, Any]]:
     """``run_variant`` for each of ``args.variants`` in this process, one JSON line per finished variant."""
     rows = []
     for variant in args.variants:
-        rows.append(run_variant(variant, args, model_kwargs, train_set, val_loader, pairs))
+        rows.append(run_variant(variant, args, data, runs))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
 
+# ---------------------------------------------------------------------------------------------------- report
 def format_table(rows: list[dict]) -> str:
     head = (
         f"| {'variant':<10} | {'params (M)':>10} | {'GMACs':>7} | {'top-1 %':>7} | {'pair acc %':>10} "
@@ -282,40 +319,57 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def print_table(args: argparse.Namespace, rows: list[dict], data: BenchData) -> None:
+    threads = sorted({r["threads"] for r in rows})
+    print(
+        f"\n{data.num_train} train / {data.num_val} val clips, {args.frames}x{args.size}x{args.size}, "
+        f"{args.epochs} epochs, batch {args.batch_size}, sampler {args.sampler}, tubelet {args.tubelet}, "
+        f"torch threads {threads}, {args.jobs} job(s) at once; "
+        f"chance: top-1 {100 / data.num_classes:.1f} %, pair accuracy 50 %"
+    )
+    print(format_table(rows))
+    if args.json:
+        settings = {k: v for k, v in vars(args).items() if k != "json"}
+        Path(args.json).write_text(json.dumps(dict(settings=settings, rows=rows), indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------------- command line
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
         "--data",
-        default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "videofocalnet_synthetic"),
-        help="dataset directory (generated there if missing or different)",
+        default=None,
+        help="dataset directory, generated there if missing or different (default: videofocalnet_synthetic or "
+        "videofocalnet_squares under $TMPDIR)",
     )
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=[*VARIANTS, *REFERENCE_CNNS])
-    p.add_argument("--epochs", type=int, default=18)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=18, help="TRAIN.EPOCHS")
+    p.add_argument("--warmup-epochs", type=int, default=1, help="TRAIN.WARMUP_EPOCHS (linear from 0)")
+    p.add_argument("--batch-size", type=int, default=8, help="DATA.BATCH_SIZE")
     p.add_argument("--dataset", choices=("synthetic", "squares"), default="synthetic")
-    p.add_argument("--init", choices=("fan_in", "official"), default="fan_in")
-    p.add_argument("--lr", type=float, default=3e-4, help="from scratch, lr >= 1e-3 collapses to the class prior")
-    p.add_argument("--weight-decay", type=float, default=0.05)
-    p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--embed-dim", type=int, default=24)
-    p.add_argument("--depths", type=int, nargs=4, default=[1, 1, 2, 1])
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--size", type=int, default=None, help="frame side (default 64; 32 for squares)")
+    p.add_argument("--init", choices=("fan_in", "official"), default="fan_in", help="MODEL.INIT")
+    p.add_argument("--lr", type=float, default=3e-4, help="TRAIN.BASE_LR; from scratch, >= 1e-3 collapses to the prior")
+    p.add_argument("--weight-decay", type=float, default=0.05, help="TRAIN.WEIGHT_DECAY")
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="MODEL.LABEL_SMOOTHING")
+    p.add_argument("--embed-dim", type=int, default=24, help="MODEL.FOCAL.EMBED_DIM")
+    p.add_argument("--depths", type=int, nargs=4, default=[1, 1, 2, 1], help="MODEL.FOCAL.DEPTHS")
+    p.add_argument("--frames", type=int, default=8, help="DATA.NUM_FRAMES")
+    p.add_argument("--size", type=int, default=None, help="DATA.INPUT_SIZE (default 64; 32 for squares)")
     p.add_argument("--videos-per-class", type=int, default=40)
-    p.add_argument("--video-size", type=int, default=96, help="side of the generated videos")
-    p.add_argument("--video-frames", type=int, default=32, help="frames of the generated videos")
+    p.add_argument("--video-size", type=int, default=96, help="side of the generated videos (synthetic)")
+    p.add_argument("--video-frames", type=int, default=32, help="frames of the generated videos (synthetic)")
     p.add_argument("--tubelet", type=int, default=1, help="MODEL.TUBELET_SIZE; > 1 lets even `spatial` see time")
-    p.add_argument("--sampler", choices=SAMPLERS, default="random", help="as DATA.SAMPLER (synthetic dataset only)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="random", help="DATA.SAMPLER")
     p.add_argument(
         "--reverse-prob",
         type=float,
         default=0.0,
-        help="as AUG.REVERSE_PROB, with the class-balanced samplers (a reversed clip takes its partner's label)",
+        help="AUG.REVERSE_PROB, with the class-balanced samplers (a reversed clip takes its partner's label)",
     )
     p.add_argument("--val-per-class", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="SEED")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--json", default=None, help="also write the rows (and settings) to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -326,186 +380,52 @@ def main(argv: list[str] | None = None) -> int:
         help="train this many variants at once, each in its own process with --threads (default 1) "
         "threads; the table then comes from their --json files",
     )
-    p.add_argument("--log", default=None, help="append one JSON line per finished epoch to this file")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--runs",
+        default=None,
+        help="keep each variant's run directory (config, metrics.jsonl with per-step and per-epoch records, "
+        "weights) under DIR/<variant>; default: a temporary directory, removed at the end",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.size is None:
         args.size = 32 if args.dataset == "squares" else 64
-    if args.sampler != "random" and args.dataset == "squares":
-        p.error("--sampler applies to the synthetic dataset only")
-    if args.dataset == "squares":
-        return run_squares(args)
-
-    info = generate_dataset(
-        args.data,
-        videos_per_class=args.videos_per_class,
-        val_per_class=args.val_per_class,
-        seed=args.seed,
-        size=args.video_size,
-        num_frames=args.video_frames,
-        progress=not args.quiet,
-    )
-    if args.jobs > 1 and len(args.variants) > 1:
-        rows = run_in_processes(args)
-        print_table(args, rows, num_train=info.num_train, num_val=info.num_val, num_classes=info.num_classes)
-        return 0
-    # Random-resized crop from the 96 px source straight to the model size; colour jitter is off because it costs
-    # more CPU than the model at this size and the classes are defined by motion, not colour.
-    train_tf = TrainTransform(
-        short_side=args.size, size=args.size, scale=(0.5, 1.0), flip_prob=0.0, color_jitter_prob=0.0, grayscale_prob=0.0
-    )
-    eval_tf = EvalTransform(short_side=args.size, crop=args.size)
-    t0 = time.perf_counter()
-    train_set = ClipBank(
-        info.train_list,
-        info.root,
-        num_frames=args.frames,
-        train=True,
-        transform=train_tf,
-        seed=args.seed,
-        desc="decode train",
-        progress=not args.quiet,
-        reverse_label_map=reversal_label_map(info.pairs, info.num_classes),
-    )
-    val_set = ClipBank(
-        info.val_list,
-        info.root,
-        num_frames=args.frames,
-        train=False,
-        transform=eval_tf,
-        seed=args.seed,
-        desc="decode val",
-        progress=not args.quiet,
-    )
-    print(
-        f"decoded {len(train_set)} train / {len(val_set)} val videos in {time.perf_counter() - t0:.0f} s",
-        file=sys.stderr,
-    )
-    val_loader = DataLoader(val_set, batch_size=32, shuffle=False, num_workers=0)
-    model_kwargs = dict(
-        num_classes=info.num_classes,
-        img_size=args.size,
-        embed_dim=args.embed_dim,
-        depths=tuple(args.depths),
-        num_frames=args.frames,
-        drop_path_rate=0.0,
-        tubelet_size=args.tubelet,
-    )
-
-    rows = run_variants(args, model_kwargs, train_set, val_loader, info.pairs)
-    print_table(args, rows, num_train=len(train_set), num_val=len(val_set), num_classes=info.num_classes)
+    if args.data is None:
+        args.data = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"videofocalnet_{args.dataset}")
+    data = prepare_data(args)  # before any --jobs child starts, so that they find it complete
+    with _runs_dir(args.runs) as runs:
+        if args.jobs > 1 and len(args.variants) > 1:
+            rows = run_in_processes(args, runs)
+        else:
+            rows = run_variants(args, data, runs)
+    print_table(args, rows, data)
     return 0
 
 
-class TensorClips(Dataset):
-    """Ready-made clips (N, T, 3, H, W) with labels; ``epoch`` is accepted and ignored (no per-epoch draws)."""
-
-    def __init__(self, clips: torch.Tensor, labels: torch.Tensor) -> None:
-        self.clips, self.labels, self.epoch = clips, labels, 0
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.clips[index], int(self.labels[index])
+@contextlib.contextmanager
+def _runs_dir(runs: str | None) -> Iterator[Path]:
+    if runs is not None:
+        yield Path(runs)
+        return
+    with tempfile.TemporaryDirectory(prefix="design_space_runs_") as tmp:
+        yield Path(tmp)
 
 
-def run_squares(args: argparse.Namespace) -> int:
-    if args.jobs > 1 and len(args.variants) > 1:
-        rows = run_in_processes(args)
-    else:
-        g = torch.Generator().manual_seed(args.seed)
-        n_train, n_val = args.videos_per_class * 4, args.val_per_class * 4
-        train_set = TensorClips(*moving_squares(n_train, generator=g, size=args.size, num_frames=args.frames))
-        val_set = TensorClips(*moving_squares(n_val, generator=g, size=args.size, num_frames=args.frames))
-        val_loader = DataLoader(val_set, batch_size=64, shuffle=False, num_workers=0)
-        model_kwargs = dict(
-            num_classes=len(SQUARE_CLASS_NAMES),
-            img_size=args.size,
-            embed_dim=args.embed_dim,
-            depths=tuple(args.depths),
-            num_frames=args.frames,
-            drop_path_rate=0.0,
-        )
-        rows = run_variants(args, model_kwargs, train_set, val_loader, SQUARE_PAIRS)
-    print_table(
-        args,
-        rows,
-        num_train=args.videos_per_class * 4,
-        num_val=args.val_per_class * 4,
-        num_classes=len(SQUARE_CLASS_NAMES),
-    )
-    return 0
-
-
-def print_table(args: argparse.Namespace, rows: list[dict], *, num_train: int, num_val: int, num_classes: int) -> None:
-    threads = sorted({r["threads"] for r in rows})
-    print(
-        f"\n{num_train} train / {num_val} val clips, {args.frames}x{args.size}x{args.size}, {args.epochs} epochs, "
-        f"batch {args.batch_size}, sampler {args.sampler}, tubelet {args.tubelet}, torch threads {threads}, "
-        f"{args.jobs} job(s) at once; "
-        f"chance: top-1 {100 / num_classes:.1f} %, pair accuracy 50 %"
-    )
-    print(format_table(rows))
-    if args.json:
-        settings = {k: v for k, v in vars(args).items() if k != "json"}
-        Path(args.json).write_text(json.dumps(dict(settings=settings, rows=rows), indent=2) + "\n")
-
-
-def run_in_processes(args: argparse.Namespace) -> list[dict]:
+def run_in_processes(args: argparse.Namespace, runs: Path) -> list[dict]:
     """One child process per variant (``args.jobs`` at a time): on a shared machine several single-threaded
     trainings finish sooner than one two-threaded run after another. Rows come back in ``args.variants`` order."""
     import subprocess
-    import tempfile
 
-    forwarded = [
-        "--data",
-        args.data,
-        "--dataset",
-        args.dataset,
-        "--init",
-        args.init,
-        "--epochs",
-        args.epochs,
-        "--batch-size",
-        args.batch_size,
-        "--lr",
-        args.lr,
-        "--weight-decay",
-        args.weight_decay,
-        "--label-smoothing",
-        args.label_smoothing,
-        "--embed-dim",
-        args.embed_dim,
-        "--depths",
-        *args.depths,
-        "--frames",
-        args.frames,
-        "--size",
-        args.size,
-        "--videos-per-class",
-        args.videos_per_class,
-        "--val-per-class",
-        args.val_per_class,
-        "--video-size",
-        args.video_size,
-        "--video-frames",
-        args.video_frames,
-        "--tubelet",
-        args.tubelet,
-        "--sampler",
-        args.sampler,
-        "--reverse-prob",
-        args.reverse_prob,
-        "--seed",
-        args.seed,
-        "--threads",
-        args.threads or 1,
-        "--quiet",
-    ]
-    if args.log:
-        forwarded += ["--log", args.log]
+    flags = ("data", "dataset", "init", "epochs", "warmup_epochs", "batch_size", "lr", "weight_decay")
+    flags += ("label_smoothing", "embed_dim", "frames", "size", "videos_per_class", "val_per_class", "video_size")
+    flags += ("video_frames", "tubelet", "sampler", "reverse_prob", "seed")
+    forwarded = [item for flag in flags for item in (f"--{flag.replace('_', '-')}", getattr(args, flag))]
+    forwarded += ["--depths", *args.depths, "--threads", args.threads or 1, "--runs", runs, "--quiet"]
     with tempfile.TemporaryDirectory() as tmp:
         pending, running, rows = list(args.variants), [], {}
         while pending or running:

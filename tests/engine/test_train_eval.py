@@ -146,6 +146,54 @@ def test_fp16_on_cpu_is_a_clear_error(write_tiny_config, tmp_path):
         train(cfg, output=tmp_path / "fp16", progress=False)
 
 
+class _MeanFrameLinear(torch.nn.Module):
+    """Not a registered architecture: (B, T, 3, H, W) -> mean over time and space -> (B, 3) logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x.mean(dim=(1, 3, 4)))  # (B, T, 3, H, W) -> (B, 3)
+
+
+def test_train_takes_an_injected_model_and_trains_it_in_place(write_tiny_config, tmp_path):
+    from videofocalnet.engine import build
+    from videofocalnet.engine.distributed import init_distributed
+    from videofocalnet.engine.evaluate import evaluate_dataset
+    from videofocalnet.engine.train import train
+
+    cfg = load_config(write_tiny_config(), ["TRAIN.EPOCHS", "1", "TRAIN.FINAL_EVAL", "true"])
+    model = _MeanFrameLinear()
+    before = model.head.weight.detach().clone()
+    result = train(cfg, output=tmp_path / "injected", progress=False, model=model)
+    assert result["global_step"] == 6  # 12 videos / batch 2; the injected module was trained, not a built one
+    assert not torch.equal(model.head.weight, before)
+    assert result["final"]["num_videos"] == 9  # the final evaluation scores the injected model too
+    info = json.loads((tmp_path / "injected" / "run_info.json").read_text())
+    assert info["model_name"] == "_MeanFrameLinear" and info["model_kwargs"] is None
+    assert info["parameters"] == 12
+    assert not list((tmp_path / "injected").glob("*.safetensors"))
+    scored = evaluate_dataset(
+        model,
+        build.build_eval_dataset(cfg, cfg.DATA.VAL_FILE, num_clips=1, num_crops=1),
+        cfg=cfg,
+        info=init_distributed(device="cpu"),
+        progress=False,
+    )
+    assert scored.scores.shape == (9, 3)
+
+
+@pytest.mark.parametrize("opts", [["SAVE_FREQ", "1"], ["TRAIN.EVAL_FREQ", "1"]])
+def test_an_injected_model_refuses_weight_exports(write_tiny_config, tmp_path, opts):
+    from videofocalnet.engine.train import train
+
+    cfg = load_config(write_tiny_config(), opts)
+    with pytest.raises(ValueError, match="cannot be exported"):
+        train(cfg, output=tmp_path / "refused", progress=False, model=_MeanFrameLinear())
+    assert not (tmp_path / "refused").exists()
+
+
 def test_eval_two_ranks_scores_every_video_once(write_tiny_config, tmp_path, cli):
     """9 videos, batch 2 x 2 ranks: nothing dropped, nothing padded, same scores as one process."""
     from safetensors.torch import save_file

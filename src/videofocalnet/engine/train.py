@@ -111,11 +111,16 @@ def train(
     auto_resume: bool | None = None,
     progress: bool = True,
     callbacks: Sequence[TrainCallback] = (),
+    model: nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Train (and evaluate) a model as configured; returns the final metrics. Works under torchrun."""
+    """Train (and evaluate) a model as configured; returns the final metrics. Works under torchrun.
+
+    ``model`` replaces the one ``MODEL`` describes (see ``TrainRecipe``); the caller keeps it, trained in place.
+    """
     info = init_distributed(device=cfg.DEVICE, backend=cfg.DIST_BACKEND)
     try:
-        recipe = TrainRecipe(cfg, info, run_dir=resolve_run_dir(cfg, output), progress=progress, callbacks=callbacks)
+        run_dir = resolve_run_dir(cfg, output)
+        recipe = TrainRecipe(cfg, info, run_dir=run_dir, progress=progress, callbacks=callbacks, model=model)
         recipe.setup(resume_path=_resume_path(cfg, recipe.run_dir, resume, auto_resume))
         for epoch in range(recipe.state.epoch, cfg.TRAIN.EPOCHS):
             epoch_loss = recipe.train_epoch(epoch)
@@ -127,7 +132,14 @@ def train(
 
 class TrainRecipe:
     """One training run. ``setup`` builds everything (restoring ``last.pt`` if given), then ``train_epoch`` and
-    ``validate_and_save`` alternate, then ``finish`` runs the final multi-view evaluation."""
+    ``validate_and_save`` alternate, then ``finish`` runs the final multi-view evaluation.
+
+    ``model``: train this module instead of ``build.build_model(cfg)`` (a network that is not a registered
+    architecture, such as the 3-D CNN yardsticks of ``benchmarks/design_space.py``); it must take (B, T, C, H, W)
+    clips and return (B, MODEL.NUM_CLASSES) logits. Exported weight files name their architecture by ``MODEL.TYPE``,
+    which would misdescribe it, so such a run writes none (SAVE_FREQ and TRAIN.EVAL_FREQ must be 0): ``last.pt``
+    holds its state, and the caller scores it with ``evaluate.evaluate_dataset``.
+    """
 
     def __init__(
         self,
@@ -137,8 +149,15 @@ class TrainRecipe:
         run_dir: Path,
         progress: bool = True,
         callbacks: Sequence[TrainCallback] = (),
+        model: nn.Module | None = None,
     ) -> None:
+        if model is not None and (cfg.SAVE_FREQ or (cfg.TRAIN.EVAL_FREQ and cfg.DATA.VAL_FILE)):
+            raise ValueError(
+                "a model passed to the training recipe is not the architecture MODEL.TYPE names, so its weights "
+                "cannot be exported: set SAVE_FREQ 0 and TRAIN.EVAL_FREQ 0 and score it with evaluate_dataset"
+            )
         self.cfg, self.info, self.run_dir, self.progress = cfg, info, run_dir, progress
+        self.injected_model = model
         self.callbacks = list(callbacks)
         self.device = info.device
         self.precision = cfg.precision
@@ -199,7 +218,7 @@ class TrainRecipe:
         self.tracker = BadVideoTracker(max_bad_fraction=cfg.DATA.MAX_BAD_FRACTION)
 
     def _setup_model(self, *, pretrained: bool) -> None:
-        self.model = build.build_model(self.cfg)
+        self.model = self.injected_model if self.injected_model is not None else build.build_model(self.cfg)
         path = self.cfg.TRAIN.PRETRAINED_PATH
         if path and pretrained:  # a resumed run takes its weights from last.pt instead
             report = load_pretrained(self.model, path, strict_head=False)
@@ -253,9 +272,10 @@ class TrainRecipe:
             return
         save_config(self.cfg, self.run_dir / "config.yaml")
         base_lr, warmup_lr, min_lr = self.lrs
+        injected = self.injected_model is not None
         run_info = {
-            "model_name": build.resolve_model_name(self.cfg.MODEL.TYPE),
-            "model_kwargs": build.model_kwargs(self.cfg),
+            "model_name": type(self.model).__qualname__ if injected else build.resolve_model_name(self.cfg.MODEL.TYPE),
+            "model_kwargs": None if injected else build.model_kwargs(self.cfg),
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "world_size": info.world_size,
             "backend": info.backend,
