@@ -297,15 +297,18 @@ def write_confusion(
 def _load_eval_weights(model: nn.Module, checkpoint: str | os.PathLike[str], *, use_ema: bool) -> str:
     """Our safetensors/last.pt strictly; anything else (released .pth) through the weight converters."""
     path = Path(checkpoint)
-    ours = path.suffix == ".safetensors" and path.with_suffix(".json").is_file()
-    if path.suffix in (".pt", ".pth"):
+    loaded = None
+    if path.suffix == ".safetensors" and path.with_suffix(".json").is_file():
+        loaded = load_weights(path)
+    elif path.suffix in (".pt", ".pth"):
         try:
-            weights, meta = load_weights(path)
-            ours = "config" in meta
+            loaded = load_weights(path)  # our last.pt carries its config; a released .pth does not
         except ValueError:
-            ours = False
-    if ours:
-        weights, meta = load_weights(path)
+            loaded = None
+        if loaded is not None and "config" not in loaded[1]:
+            loaded = None
+    if loaded is not None:
+        weights, meta = loaded
         if use_ema:
             if "ema_state_dict" not in meta:
                 raise ValueError(f"{path}: --ema asked for EMA weights but the checkpoint has none")

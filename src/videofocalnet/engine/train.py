@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from videofocalnet.data.dataset import BadVideoTracker
-from videofocalnet.data.loader import build_loader
+from videofocalnet.data.loader import ResumableSampler, build_loader
 from videofocalnet.engine import build
 from videofocalnet.engine.checkpoint import (
     BEST_NAME,
@@ -344,7 +344,7 @@ class TrainRecipe:
         cfg, state = self.cfg, self.state
         state.epoch = epoch
         self.train_set.set_epoch(epoch)
-        sampler: Any = self.loader.sampler  # a resumable sampler from data.loader
+        sampler = cast(ResumableSampler, self.loader.sampler)  # build_loader(train=True) gives one
         sampler.set_epoch(epoch)
         sampler.set_start_index(state.batch_in_epoch * cfg.DATA.BATCH_SIZE)
         self.loader.generator.manual_seed(cfg.SEED * 100003 + epoch)
