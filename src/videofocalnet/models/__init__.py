@@ -1,4 +1,5 @@
-"""Video-FocalNet models: the published architecture, its design space and weight loading."""
+"""Video-FocalNet models (maths only, no file I/O): the published architecture, its design space, the registry, key
+conversion and pretrained-weight surgery, and the explicit CPU inference kernels (``models.cpu``)."""
 
 # Importing the design space registers the spatial/joint/divided/factorized variants.
 from videofocalnet.models import design_space  # noqa: F401
