@@ -27,27 +27,15 @@ def test_the_demo_config_ships_inside_the_package():
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_torch_thread")
+def _short_demo_args(out) -> list[str]:
+    """A one-epoch demo on 2 videos per class, in this process (no data workers)."""
+    rest = "--videos-per-class 2 --val-per-class 1 --epochs 1 --no-progress --opts DATA.NUM_WORKERS 0 DATA.BATCH_SIZE 4"
+    return ["demo", "--out", str(out), *rest.split()]
+
+
 def test_short_demo_writes_a_complete_report(tmp_path, capsys):
     out = tmp_path / "demo"
-    rc = main(
-        [
-            "demo",
-            "--out",
-            str(out),
-            "--videos-per-class",
-            "2",
-            "--val-per-class",
-            "1",
-            "--epochs",
-            "1",
-            "--no-progress",
-            "--opts",
-            "DATA.NUM_WORKERS",
-            "0",
-            "DATA.BATCH_SIZE",
-            "4",
-        ]
-    )
+    rc = main(_short_demo_args(out))
     assert rc == 0
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("top1", "top5", "pair_accuracy"):
@@ -67,26 +55,5 @@ def test_short_demo_writes_a_complete_report(tmp_path, capsys):
 
     # A second run reuses the dataset and the finished training run.
     before = (out / "run" / "epoch_0001.safetensors").stat().st_mtime_ns
-    assert (
-        main(
-            [
-                "demo",
-                "--out",
-                str(out),
-                "--videos-per-class",
-                "2",
-                "--val-per-class",
-                "1",
-                "--epochs",
-                "1",
-                "--no-progress",
-                "--opts",
-                "DATA.NUM_WORKERS",
-                "0",
-                "DATA.BATCH_SIZE",
-                "4",
-            ]
-        )
-        == 0
-    )
+    assert main(_short_demo_args(out)) == 0
     assert (out / "run" / "epoch_0001.safetensors").stat().st_mtime_ns == before
