@@ -227,14 +227,8 @@ class InferenceFocalModulation(SpatioTemporalFocalModulation):
             self._packed.clear()  # weights are about to change, possibly without a version bump
         return super().train(mode)
 
-    def _project_in(self, x: torch.Tensor, layer: nn.Linear, sizes: tuple[int, ...]) -> list[torch.Tensor]:
-        outs, start = [], 0
-        for size in sizes:
-            stop = start + size
-            bias = layer.bias[start:stop] if layer.bias is not None else None
-            outs.append(linear(x, layer.weight[start:stop], bias))
-            start = stop
-        return outs
+    def _linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return linear(x, weight, bias)
 
     def _spatial_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
         conv = cast(nn.Conv2d, cast(nn.Sequential, self.focal_layers[level])[0])

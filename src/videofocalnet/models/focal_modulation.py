@@ -9,7 +9,7 @@ Parameters keep the official names and shapes (``f``, ``h``, ``proj``, ``focal_l
 the kernel-1 ``h_temporal`` conv are applied as linear maps on the channels-last tensor, which is the same arithmetic.
 
 This is the one plain path (autograd, export, any device). :mod:`videofocalnet.models.cpu` overrides the three hooks
-``_project_in``, ``_spatial_level`` and ``_temporal_level`` (and fuses the products) for CPU inference.
+``_linear``, ``_spatial_level`` and ``_temporal_level`` (and fuses the products) for CPU inference.
 """
 
 from __future__ import annotations
@@ -109,6 +109,10 @@ class FocalModulationBase(nn.Module):
         if self.use_postln_in_modulation:
             self.ln = nn.LayerNorm(self.dim)
 
+    def _linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """The input projection's GEMM (one hook for the CPU inference kernels to replace)."""
+        return F.linear(x, weight, bias)
+
     def _project_in(self, x: torch.Tensor, layer: nn.Linear, sizes: tuple[int, ...]) -> list[torch.Tensor]:
         """``torch.split(layer(x), sizes, -1)``, computed as one GEMM per piece.
 
@@ -119,7 +123,7 @@ class FocalModulationBase(nn.Module):
         for size in sizes:
             stop = start + size
             bias = layer.bias[start:stop] if layer.bias is not None else None
-            outs.append(F.linear(x, layer.weight[start:stop], bias))
+            outs.append(self._linear(x, layer.weight[start:stop], bias))
             start = stop
         return outs
 
