@@ -10,15 +10,14 @@ import pytest
 import torch
 
 from videofocalnet.engine.checkpoint import save_training_state
+from videofocalnet.hub import load_model_checkpoint, read_checkpoint_config
 from videofocalnet.models import VideoFocalNet
 from videofocalnet.models.convert import CheckpointMismatchError
 from videofocalnet.weights import (
     UnsafeCheckpointError,
-    load_model_checkpoint,
     load_pretrained,
     load_state_dict_file,
     load_weights,
-    read_checkpoint_config,
     save_weights,
 )
 from weights_helpers import assert_imagenet_load, microsoft_from, poison, reference, timm_from_microsoft
@@ -45,7 +44,8 @@ def test_pickled_object_is_refused_without_running_code(tmp_path: Path, referenc
     with pytest.raises(UnsafeCheckpointError) as info:
         load_state_dict_file(path)
     message = str(info.value)
-    assert str(path) in message and "weights_only=False" in message and "convert-weights" in message
+    assert str(path) in message and "system" in message and "could execute code" in message
+    assert "\n" not in message
     with pytest.raises(UnsafeCheckpointError):
         load_pretrained(VideoFocalNet(**_kwargs), path)
     assert not marker.exists()
@@ -145,7 +145,7 @@ def test_safetensors_roundtrip_with_embedded_config(tmp_path: Path, reference_di
 
 
 def test_load_model_checkpoint_rejects_foreign_safetensors(tmp_path: Path, reference_dir: Path) -> None:
-    with pytest.raises(CheckpointMismatchError, match="metadata"):
+    with pytest.raises(CheckpointMismatchError, match="__input__"):  # not ours: its extra tensors do not fit a model
         load_model_checkpoint(reference_dir / "small_t4.safetensors")
     with pytest.raises(FileNotFoundError):
         read_checkpoint_config(tmp_path / "absent.safetensors")

@@ -2,18 +2,18 @@
 
 Three sources of weights reach a Video-FocalNet:
 
-* released Video-FocalNet ``.pth`` files, ``{"model": state_dict, ...}`` with the official key names (a bare state
-  dict is accepted too);
+* released Video-FocalNet ``.pth`` files, ``{"model": state_dict, "config": <yacs CfgNode>, ...}`` with the official
+  key names (a bare state dict is accepted too);
 * ImageNet FocalNet checkpoints (Microsoft or timm layout), converted by ``videofocalnet.models.convert`` and applied
   by ``videofocalnet.models.pretrained`` (temporal branch and head initialised, stem inflated over time);
 * our own format: one ``.safetensors`` file whose metadata embeds the model config (``create_model(model_name,
-  **model_kwargs)`` plus extras such as preprocessing, labels, metrics and the run's config), and a readable JSON
-  sidecar with the same text. :func:`save_weights` is its one writer; :func:`load_weights` reads it (or a ``last.pt``
-  training state), :func:`read_checkpoint_config` / :func:`load_model_checkpoint` rebuild the model from it.
+  **model_kwargs)`` plus extras such as preprocessing, class names, metrics and the run's config), and a readable
+  JSON sidecar with the same text. :func:`save_weights` is its one writer; :func:`read_metadata` and
+  :func:`load_weights` read it (or a ``last.pt`` training state). ``videofocalnet.hub`` turns any of these into a
+  model with its preprocessing.
 
-Nothing here executes pickled code: ``.pth`` files are read with ``torch.load(weights_only=True)``, and a file that
-needs more (the released training checkpoints pickle their yacs config) is refused with instructions to convert it.
-Writes are atomic (``videofocalnet.atomic``).
+Nothing here executes pickled code: torch files go through the allowlist unpickler of ``videofocalnet.safe_pickle``
+(tensors, plain containers and the official yacs config only). Writes are atomic (``videofocalnet.atomic``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,17 +31,18 @@ import torch.nn as nn
 from videofocalnet.atomic import atomic_write, atomic_write_text
 from videofocalnet.engine.checkpoint import load_training_state
 from videofocalnet.models.convert import FMT_VIDEO, CheckpointMismatchError, checkpoint_filter_fn, detect_format
-from videofocalnet.models.pretrained import LoadReport, apply_pretrained, find_mismatches, mismatch_message
-from videofocalnet.models.registry import create_model
+from videofocalnet.models.pretrained import LoadReport, apply_pretrained
+from videofocalnet.safe_pickle import UnsafePickleError, load_torch_file
 
 __all__ = [
     "FMT_OURS",
     "UnsafeCheckpointError",
-    "load_model_checkpoint",
     "load_pretrained",
+    "load_safetensors_file",
     "load_state_dict_file",
+    "load_torch_object",
     "load_weights",
-    "read_checkpoint_config",
+    "read_metadata",
     "save_weights",
 ]
 
@@ -51,19 +51,11 @@ METADATA_KEY = "videofocalnet"
 FMT_OURS = "videofocalnet"  # our safetensors (official key names + embedded config), as LoadReport.format
 
 
-class UnsafeCheckpointError(RuntimeError):
+class UnsafeCheckpointError(ValueError):
     """The file needs more than tensors and plain containers to unpickle; loading it could execute code."""
 
 
 # ------------------------------------------------------------------------------------------------ reading any file
-_CONVERT_HINT = (
-    "Convert it once, in an environment where you trust the file:\n"
-    "  python -c \"import torch; ck = torch.load('{path}', map_location='cpu', weights_only=False); "
-    "torch.save({{'model': ck.get('model', ck)}}, '{stem}.weights.pth')\"\n"
-    "then  videofocalnet convert-weights {stem}.weights.pth {stem}.safetensors"
-)
-
-
 def _is_safetensors(path: Path) -> bool:
     """safetensors files start with an 8-byte little-endian header length followed by a JSON object."""
     with open(path, "rb") as fh:
@@ -91,45 +83,48 @@ def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     return sd
 
 
-def _refuse_pickle(path: Path, exc: pickle.UnpicklingError) -> Exception:
-    """The error for a torch file that ``weights_only=True`` cannot read: unsafe (with the convert hint) or corrupt."""
-    reason = str(exc)
-    if "Weights only load failed" not in reason:
-        return CheckpointMismatchError(f"{path}: corrupt torch checkpoint ({reason.strip()[:200]})")
-    match = re.search(r"(Unsupported global: GLOBAL [^\s]+|unsupported GLOBAL [^\s]+[^\n]*|Can only [^\n]*)", reason)
-    detail = match.group(0) if match else reason.strip().splitlines()[-1]
-    stem = str(path.with_suffix(""))
-    return UnsafeCheckpointError(
-        f"{path}: refusing to unpickle it, because it holds more than tensors ({detail}); loading it with "
-        "weights_only=False could execute arbitrary code.\n" + _CONVERT_HINT.format(path=path, stem=stem)
-    )
-
-
-def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a checkpoint's tensors without executing pickled code.
-
-    safetensors files are read directly; anything else goes through ``torch.load(weights_only=True)``. A pickle that
-    needs other globals (a training checkpoint holding its config object, say) raises :class:`UnsafeCheckpointError`
-    explaining how to convert it.
-    """
+def load_torch_object(path: str | os.PathLike) -> Any:
+    """Unpickle a torch file (zip or legacy) through the allowlist unpickler (``videofocalnet.safe_pickle``):
+    released training checkpoints with their yacs config load, anything that would execute code is refused."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    if _is_safetensors(path):
-        from safetensors.torch import load_file
-
-        return load_file(str(path), device="cpu")
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch zip archive / legacy pickle (protocol >= 2)
         raise CheckpointMismatchError(f"{path}: not a safetensors file or a torch checkpoint (starts with {magic!r})")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise _refuse_pickle(path, exc) from None
-    except (RuntimeError, EOFError, ValueError) as exc:
-        raise CheckpointMismatchError(f"{path}: not a readable safetensors or torch checkpoint ({exc})") from None
-    return _unwrap(obj, path)
+        return load_torch_file(path)
+    except UnsafePickleError as exc:
+        raise UnsafeCheckpointError(f"{path}: refusing to load it: {exc}") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise CheckpointMismatchError(
+            f"{path}: not a readable torch checkpoint (truncated or corrupt: {reason})"
+        ) from None
+
+
+def load_safetensors_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointMismatchError(
+            f"{path}: not a readable safetensors file (truncated or corrupt: {exc})"
+        ) from None
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a checkpoint's tensors without executing pickled code: safetensors directly, torch files through the
+    allowlist unpickler (:func:`load_torch_object`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if _is_safetensors(path):
+        return load_safetensors_file(path)
+    return _unwrap(load_torch_object(path), path)
 
 
 def load_pretrained(
@@ -145,7 +140,7 @@ def load_pretrained(
         source, raw, ours = "a state dict", _unwrap(path, Path("<state dict>")), False
     else:
         source, raw = str(path), load_state_dict_file(path)
-        ours = _is_safetensors(Path(path)) and _read_metadata(Path(path)) is not None
+        ours = _is_safetensors(Path(path)) and read_metadata(Path(path)) is not None
     fmt = detect_format(raw)
     sd = checkpoint_filter_fn(raw)
     fmt = FMT_OURS if (ours and fmt == FMT_VIDEO) else fmt
@@ -190,11 +185,17 @@ def save_weights(
     return path
 
 
-def _read_metadata(path: Path) -> dict | None:
-    from safetensors import safe_open
+def read_metadata(path: str | os.PathLike) -> dict | None:
+    """Our JSON config from a safetensors header, or None for a safetensors file that videofocalnet did not write."""
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointMismatchError(
+            f"{path}: not a readable safetensors file (truncated or corrupt: {exc})"
+        ) from None
     if METADATA_KEY not in meta:
         return None
     try:
@@ -218,7 +219,7 @@ def load_weights(
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
-        meta = _read_metadata(path) if _is_safetensors(path) else None
+        meta = read_metadata(path) if _is_safetensors(path) else None
         sidecar = path.with_suffix(".json")
         if meta is None:
             meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
@@ -228,41 +229,3 @@ def load_weights(
     if state.get("ema") is not None:
         meta["ema_state_dict"] = state["ema"]
     return state["model"], meta
-
-
-def read_checkpoint_config(path: str | os.PathLike) -> dict:
-    """The config embedded in one of our checkpoints (format_version, model_name, model_kwargs, extras)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if not _is_safetensors(path):
-        raise CheckpointMismatchError(
-            f"{path}: not a safetensors file; convert it with `videofocalnet convert-weights`"
-        )
-    config = _read_metadata(path)
-    if config is None:
-        raise CheckpointMismatchError(
-            f"{path}: safetensors file without '{METADATA_KEY}' metadata (not written by "
-            "videofocalnet); load it with load_pretrained(model, path) instead"
-        )
-    version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointMismatchError(f"{path}: format_version {version!r}, this version reads {FORMAT_VERSION}")
-    for key in ("model_name", "model_kwargs"):
-        if key not in config:
-            raise CheckpointMismatchError(f"{path}: metadata lacks {key!r}")
-    return config
-
-
-def load_model_checkpoint(
-    path: str | os.PathLike, *, map_location: str | torch.device = "cpu"
-) -> tuple[nn.Module, dict]:
-    """Rebuild the model from the embedded config and load the weights strictly. Returns (model, config)."""
-    config = read_checkpoint_config(path)
-    model = create_model(config["model_name"], **config["model_kwargs"])
-    state, _meta = load_weights(path, map_location=map_location)
-    missing, unexpected, shapes = find_mismatches(model.state_dict(), state)
-    if missing or unexpected or shapes:
-        raise CheckpointMismatchError(mismatch_message(str(path), FMT_OURS, missing, unexpected, shapes))
-    model.load_state_dict(state, strict=True)
-    return model.to(map_location), config

@@ -20,7 +20,7 @@ from videofocalnet.inference import (
 
 
 def test_checkpoint_carries_preprocessing_and_labels(checkpoint: Path, classifier: VideoClassifier) -> None:
-    from videofocalnet.weights import read_checkpoint_config
+    from videofocalnet.hub import read_checkpoint_config
 
     config = read_checkpoint_config(checkpoint)
     assert config["preprocess"] == PreprocessConfig(num_frames=4, input_size=64, short_side=72).to_dict()
@@ -127,21 +127,3 @@ def test_expand_video_paths(tmp_path: Path, videos) -> None:
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="no video files"):
         expand_video_paths([empty])
-
-
-def test_flat_training_metadata_is_understood(tmp_path: Path, recwarn) -> None:
-    from inference_helpers import TINY_KWARGS
-
-    from videofocalnet.models import create_model
-    from videofocalnet.weights import save_weights
-
-    path = save_weights(
-        tmp_path / "run.safetensors",
-        create_model("video_focalnet_tiny", **TINY_KWARGS),
-        model_name="video_focalnet_tiny",
-        model_kwargs=TINY_KWARGS,
-        extra={"num_frames": 6, "input_size": 48, "mean": [1, 2, 3], "std": [4, 5, 6]},
-    )
-    clf = VideoClassifier.from_checkpoint(path)
-    assert clf.preprocess == PreprocessConfig(num_frames=6, input_size=48, short_side=48, mean=(1, 2, 3), std=(4, 5, 6))
-    assert not [w for w in recwarn if "preprocess" in str(w.message)]

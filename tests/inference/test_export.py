@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from videofocalnet.hub import load_model_checkpoint
 from videofocalnet.inference.export import (
     ExportVerificationError,
     export_checkpoint,
@@ -15,7 +16,6 @@ from videofocalnet.inference.export import (
     load_exported,
     verify_export,
 )
-from videofocalnet.weights import load_model_checkpoint
 
 
 @pytest.fixture(scope="module")

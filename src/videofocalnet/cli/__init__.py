@@ -2,12 +2,18 @@
 
 Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``; they are imported lazily so
 that ``videofocalnet --help`` stays fast and a missing optional dependency only breaks the command that needs it.
+
+A user's mistake (a missing or unreadable file, a bad value, a checkpoint that does not fit) ends in one line,
+``error: <what>``, and exit code 2; exit code 1 means "ran, found problems" (unreadable videos, failed checks).
+``--debug`` (anywhere on the command line) or ``VIDEOFOCALNET_DEBUG=1`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 # name -> (module, one-line help). Keep in the order a user meets them.
@@ -35,8 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser = build_parser()
         if argv and argv[0] not in ("-h", "--help"):
@@ -49,6 +54,48 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(parser)
     args = parser.parse_args(argv[1:])
     return int(module.run(args) or 0)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the input was wrong, not the program: ValueError covers ConfigError,
+    CheckpointMismatchError, UnsafeCheckpointError, AnnotationError and bad values; OSError covers missing,
+    unreadable or unwritable files and full disks."""
+    errors: list[type[BaseException]] = [ValueError, OSError, UnicodeError]
+    decode = sys.modules.get("videofocalnet.data.decode")
+    if decode is not None:
+        errors.append(decode.DecodeError)
+    download = sys.modules.get("videofocalnet.download")
+    if download is not None and hasattr(download, "DownloadError"):
+        errors.append(download.DownloadError)
+    return tuple(errors)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line: the exception's own message, first line only, with a hint for the OS errors people meet."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"{text} (the disk is full: free space or write elsewhere)"
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"{text} (not writable: choose another folder)"
+    if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in text:
+        return f"{text}: {exc.filename}"
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("VIDEOFOCALNET_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    if debug:
+        return _dispatch(argv)
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except _user_errors() as exc:
+        print(f"error: {_describe(exc)} (run with --debug for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint",
         required=True,
         metavar="CKPT",
-        help="best.safetensors / epoch_N.safetensors / last.pt of a run, or a released .pth",
+        help="best.safetensors / epoch_N.safetensors / last.pt of a run, a released .pth, a URL or a zoo name",
     )
     parser.add_argument("--views", default=None, metavar="CLIPSxCROPS", help="e.g. 4x3 (default from the config)")
     parser.add_argument(
@@ -40,41 +40,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
-    from pathlib import Path
 
     from videofocalnet.data.sampling import parse_views
-    from videofocalnet.engine.config import ConfigError, apply_opts, config_from_dict, load_config
+    from videofocalnet.engine.config import apply_opts, config_from_dict, load_config
     from videofocalnet.engine.evaluate import run_evaluation
-    from videofocalnet.weights import load_weights
+    from videofocalnet.hub import local_path, read_checkpoint
 
-    try:
-        if args.cfg:
-            cfg = load_config(args.cfg, args.opts)
-        else:
-            _, meta = load_weights(args.checkpoint)
-            if "config" not in meta:
-                raise SystemExit(f"videofocalnet eval: {args.checkpoint} carries no config; pass --cfg")
-            cfg = apply_opts(config_from_dict(meta["config"], source=str(args.checkpoint)), args.opts).validate()
-        views = parse_views(args.views) if args.views else None
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
-        raise SystemExit(f"videofocalnet eval: {exc}") from None
+    checkpoint = local_path(args.checkpoint, progress=not args.no_progress)  # a zoo name or URL: downloaded once
+    if args.cfg:
+        cfg = load_config(args.cfg, args.opts)
+    else:
+        stored = read_checkpoint(checkpoint).config.get("config")
+        if not isinstance(stored, dict):
+            raise ValueError(f"{checkpoint} carries no training config; pass --cfg")
+        cfg = apply_opts(config_from_dict(stored, source=str(checkpoint)), args.opts).validate()
+    views = parse_views(args.views) if args.views else None
     clips, crops = views or (cfg.TEST.FINAL_NUM_CLIP, cfg.TEST.FINAL_NUM_CROP)
-    output = args.output or str(Path(args.checkpoint).parent / f"eval_{clips}x{crops}")
-    try:
-        result = run_evaluation(
-            cfg,
-            args.checkpoint,
-            views=(clips, crops),
-            list_file=args.list,
-            output_dir=output,
-            predictions=args.predictions,
-            batch_size=args.batch_size,
-            use_ema=args.ema,
-            config_path=args.cfg,
-            progress=not args.no_progress,
-        )
-    except (ConfigError, FileNotFoundError) as exc:
-        raise SystemExit(f"videofocalnet eval: {exc}") from None
+    output = args.output or str(checkpoint.parent / f"eval_{clips}x{crops}")
+    result = run_evaluation(
+        cfg,
+        checkpoint,
+        views=(clips, crops),
+        list_file=args.list,
+        output_dir=output,
+        predictions=args.predictions,
+        batch_size=args.batch_size,
+        use_ema=args.ema,
+        config_path=args.cfg,
+        progress=not args.no_progress,
+    )
     if int(os.environ.get("RANK", "0")) == 0:  # one report under torchrun
         print(json.dumps({**result.summary(), "output": output}, indent=2))
     return 0

@@ -15,7 +15,11 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="video files, frame folders, or folders of videos")
-    parser.add_argument("--checkpoint", required=True, help="weights checkpoint (.safetensors)")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="our .safetensors / last.pt, a released .pth, a URL, an hf-hub: id or a zoo name (weights list)",
+    )
     parser.add_argument(
         "--labels",
         default=None,

@@ -10,7 +10,7 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", metavar="VIDEO", help="video file or frame folder")
-    parser.add_argument("--checkpoint", required=True, help="weights checkpoint (.safetensors)")
+    parser.add_argument("--checkpoint", required=True, help="any checkpoint: file, URL, hf-hub: id or zoo name")
     parser.add_argument("--labels", default=None, help="label list overriding the checkpoint's names")
     parser.add_argument(
         "--layers",

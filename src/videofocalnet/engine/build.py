@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from torch import nn
 
+from videofocalnet.data.preprocess import PreprocessConfig
 from videofocalnet.engine.config import Config, ConfigError
 
 if TYPE_CHECKING:  # the data package is imported where it is used, so that importing this module stays light
@@ -26,7 +27,8 @@ __all__ = [
     "build_eval_dataset",
     "build_mixup",
     "train_short_side",
-    "eval_short_side",
+    "eval_preprocess",
+    "class_names",
 ]
 
 # official config key -> constructor keyword (None-valued keys mean "the registered architecture's value")
@@ -146,11 +148,19 @@ def train_short_side(cfg: Config) -> int:
     return cfg.DATA.SHORT_SIDE or int(256 / 224 * cfg.DATA.INPUT_SIZE)
 
 
-def eval_short_side(cfg: Config, num_crops: int) -> int:
-    """Official: short side 256/224 x crop for one centre crop, short side = crop for three crops."""
-    if cfg.TEST.SHORT_SIDE:
-        return cfg.TEST.SHORT_SIDE
-    return cfg.DATA.INPUT_SIZE if num_crops == 3 else int(256 / 224 * cfg.DATA.INPUT_SIZE)
+def eval_preprocess(cfg: Config) -> PreprocessConfig:
+    """The test-time preprocessing of this config: what validation, ``videofocalnet eval`` and every exported
+    checkpoint use, so that ``predict`` and ``VideoClassifier`` see exactly what evaluation saw."""
+    return PreprocessConfig(
+        num_frames=cfg.DATA.NUM_FRAMES,
+        input_size=cfg.DATA.INPUT_SIZE,
+        short_side=cfg.TEST.SHORT_SIDE or None,  # None: the official rule by crop count
+        mean=_rgb(cfg.DATA.MEAN),
+        std=_rgb(cfg.DATA.STD),
+        sampling=cfg.DATA.SAMPLING,
+        frame_interval=cfg.AUG.FRAME_INTERVAL,
+        tubelet_size=cfg.MODEL.TUBELET_SIZE,
+    )
 
 
 def train_transform(cfg: Config):
@@ -173,16 +183,25 @@ def train_transform(cfg: Config):
     )
 
 
-def eval_transform(cfg: Config, num_crops: int):
-    from videofocalnet.data.transforms import EvalTransform
+def class_names(cfg: Config, *, config_path: str | None = None) -> list[str] | None:
+    """The names of the config's classes: DATA.LABEL_LIST when readable (relative to the working directory, then to
+    the config file) and of the right length; None when unknown."""
+    from videofocalnet.data.annotations import read_label_list
 
-    return EvalTransform(
-        short_side=eval_short_side(cfg, num_crops),
-        crop=cfg.DATA.INPUT_SIZE,
-        num_crops=num_crops,
-        mean=_rgb(cfg.DATA.MEAN),
-        std=_rgb(cfg.DATA.STD),
-    )
+    path = cfg.DATA.LABEL_LIST
+    candidates = [Path(path)] if path else []
+    if path and config_path:
+        candidates.append(Path(config_path).parent / path)
+    for cand in candidates:
+        if cand.is_file():
+            names = read_label_list(cand)
+            if len(names) == cfg.MODEL.NUM_CLASSES:
+                return list(names)
+    return None
+
+
+def eval_transform(cfg: Config, num_crops: int):
+    return eval_preprocess(cfg).eval_transform(num_crops)
 
 
 def _require_file(path: str, key: str) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "apply_opts",
     "config_to_dict",
     "config_from_dict",
+    "config_from_official",
     "save_config",
     "all_keys",
     "get_value",
@@ -590,6 +591,50 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 def config_from_dict(data: dict[str, Any], *, source: str = "<dict>", validate: bool = True) -> Config:
     cfg = merge_dict(Config(), data, source=source)
     return cfg.validate() if validate else cfg
+
+
+# keys of the official tree that describe the process that saved it, not the experiment
+_OFFICIAL_RUN_STATE = ("EVAL_MODE", "THROUGHPUT_MODE", "DEBUG_MODE", "LOCAL_RANK", "OUTPUT")
+
+
+def _known_only(node: Any, data: dict[str, Any], path: str, dropped: list[str]) -> dict[str, Any]:
+    names = {f.name: getattr(node, f.name) for f in dataclasses.fields(node)}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in names:
+            dropped.append(path + str(key))
+        elif dataclasses.is_dataclass(names[key]) and isinstance(value, dict):
+            out[key] = _known_only(names[key], value, f"{path}{key}.", dropped)
+        else:
+            out[key] = value
+    return out
+
+
+def config_from_official(data: dict[str, Any], *, source: str = "<official config>") -> Config:
+    """The experiment an official yacs tree describes (the ``config`` a released checkpoint pickles, as plain
+    dicts), as our Config.
+
+    Keys of later or forked official versions that this schema lacks are dropped with a warning rather than refused
+    (the tree was written by the official code, not by a user who could fix a typo); the saving process's own
+    state (EVAL_MODE, LOCAL_RANK, OUTPUT, ...) and MODEL.RESUME are reset; RandAugment and random erasing, configured
+    by the official defaults but never applied by the released code, are switched off as the official YAMLs load
+    here; a DATA/MODEL class-count disagreement is settled by MODEL.NUM_CLASSES, which sized the head.
+    """
+    import warnings
+
+    dropped: list[str] = []
+    data = _known_only(Config(), dict(data), "", dropped)
+    if dropped:
+        warnings.warn(f"{source}: ignoring official config keys unknown here: {', '.join(dropped)}", stacklevel=2)
+    for key in _OFFICIAL_RUN_STATE:
+        data.pop(key, None)
+    data.get("MODEL", {}).pop("RESUME", None)
+    aug = data.setdefault("AUG", {})
+    aug["AUTO_AUGMENT"], aug["REPROB"] = "none", 0.0
+    model_classes = data.get("MODEL", {}).get("NUM_CLASSES")
+    if model_classes:
+        data.setdefault("DATA", {})["NUM_CLASSES"] = model_classes
+    return config_from_dict(data, source=source)
 
 
 def save_config(cfg: Config, path: str | Path) -> Path:

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from videofocalnet.data.annotations import read_label_list
 from videofocalnet.data.loader import build_loader
 from videofocalnet.engine import build
 from videofocalnet.engine.config import Config
@@ -184,17 +183,8 @@ def evaluate_dataset(
 
 
 def _class_names(cfg: Config, num_classes: int, config_path: str | None = None) -> list[str]:
-    """Names from DATA.LABEL_LIST when readable (relative to the cwd, then to the config file), else ids."""
-    path = cfg.DATA.LABEL_LIST
-    candidates = [Path(path)] if path else []
-    if path and config_path:
-        candidates.append(Path(config_path).parent / path)
-    for cand in candidates:
-        if cand.is_file():
-            names = read_label_list(cand)
-            if len(names) == num_classes:
-                return list(names)
-    return [str(i) for i in range(num_classes)]
+    """Names from DATA.LABEL_LIST when readable, else the class ids."""
+    return build.class_names(cfg, config_path=config_path) or [str(i) for i in range(num_classes)]
 
 
 def write_predictions(result: EvalResult, path: str | os.PathLike[str], class_names: list[str]) -> Path:

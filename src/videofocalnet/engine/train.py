@@ -71,6 +71,7 @@ class CheckpointKey:
     RNG = "rng"  # one {"global": ..., "mixup": ...} per rank
     WORLD_SIZE = "world_size"
     CONFIG = "config"
+    LABELS = "labels"  # class names (not the label file's path, which may not travel with the checkpoint)
 
 
 @dataclass
@@ -332,6 +333,7 @@ class TrainRecipe:
                     K.RNG: rng,
                     K.WORLD_SIZE: self.info.world_size,
                     K.CONFIG: config_to_dict(self.cfg),
+                    K.LABELS: build.class_names(self.cfg),
                 },
             )
         barrier()
@@ -453,12 +455,8 @@ class TrainRecipe:
         """The evaluation weights in the project's safetensors format, with the run's config and last metrics."""
         cfg, module = self.cfg, self.eval_model
         extra = {
-            "num_classes": cfg.MODEL.NUM_CLASSES,
-            "num_frames": cfg.DATA.NUM_FRAMES,
-            "input_size": cfg.DATA.INPUT_SIZE,
-            "mean": list(cfg.DATA.MEAN),
-            "std": list(cfg.DATA.STD),
-            "label_list": cfg.DATA.LABEL_LIST,
+            "preprocess": build.eval_preprocess(cfg).to_dict(),
+            "labels": build.class_names(cfg),
             "epoch": epoch,
             "global_step": self.state.global_step,
             "ema_weights": module is not self.model,

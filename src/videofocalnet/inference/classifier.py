@@ -25,11 +25,7 @@ __all__ = ["Prediction", "VideoClassifier", "clip_indices", "load_labels", "expa
 
 def clip_indices(num_video_frames: int, preprocess: PreprocessConfig, num_clips: int) -> list[list[int]]:
     """Frame indices of each temporal view, per the checkpoint's sampling (eval mode: deterministic)."""
-    from videofocalnet.data.sampling import view_indices
-
-    return view_indices(
-        preprocess.sampling, num_video_frames, preprocess.num_frames, preprocess.frame_interval, num_views=num_clips
-    )
+    return preprocess.clip_indices(num_video_frames, num_clips)
 
 
 def load_labels(labels: str | os.PathLike[str] | Sequence[str] | None) -> list[str] | None:
@@ -82,8 +78,10 @@ class VideoClassifier:
         *,
         device: str | torch.device = "cpu",
         batch_size: int = 8,
+        config: dict[str, Any] | None = None,
     ) -> None:
         self.device = torch.device(device)
+        self.config = dict(config or {})  # the checkpoint's metadata (model_name, model_kwargs, source, ...)
         self.model = optimize_for_inference(model.eval().to(self.device))
         self.preprocess = preprocess
         num_classes = int(getattr(model, "num_classes", 0))
@@ -106,26 +104,42 @@ class VideoClassifier:
         device: str | torch.device = "cpu",
         batch_size: int = 8,
     ) -> VideoClassifier:
-        """Load a ``.safetensors`` weights checkpoint; labels given here override those stored in it."""
-        from videofocalnet.weights import load_model_checkpoint
+        """Any video checkpoint (see ``videofocalnet.hub.read_checkpoint``: our safetensors, last.pt, a released
+        .pth, a save_pretrained folder, a URL, an ``hf-hub:`` id or a zoo name); labels given here override those
+        stored in it."""
+        from videofocalnet.hub import load_model_checkpoint
 
         model, config = load_model_checkpoint(path)
         preprocess = preprocess_from_config(config, source=str(path))
         names = load_labels(labels)
         if names is None:
             names = labels_from_config(config)
-        return cls(model, preprocess, names, device=device, batch_size=batch_size)
+        return cls(model, preprocess, names, device=device, batch_size=batch_size, config=config)
+
+    from_pretrained = from_checkpoint  # the Hugging Face spelling
+
+    def save_pretrained(self, save_directory: str | os.PathLike[str]) -> Path:
+        """``config.json`` + ``model.safetensors`` with this classifier's preprocessing and class names."""
+        from videofocalnet.hub import save_pretrained
+
+        if "model_name" not in self.config:
+            raise ValueError("save_pretrained needs the model's config: build the classifier with from_checkpoint")
+        extra = {k: v for k, v in self.config.items() if k not in ("format_version", "model_name", "model_kwargs")}
+        return save_pretrained(
+            save_directory,
+            self.model,
+            model_name=self.config["model_name"],
+            model_kwargs=self.config["model_kwargs"],
+            preprocess=self.preprocess.to_dict(),
+            labels=self.labels,
+            extra=extra,
+        )
 
     # ---------------------------------------------------------------------------------------------- inputs
     def transform(self, frames: torch.Tensor, num_crops: int) -> torch.Tensor:
         """uint8 (T, H, W, 3) sampled frames -> normalised float (num_crops, T, 3, S, S)."""
-        from videofocalnet.data.transforms import EvalTransform
-
-        p = self.preprocess
         clip = frames.permute(0, 3, 1, 2)  # (T, H, W, 3) -> (T, 3, H, W)
-        return EvalTransform(short_side=p.short_side, crop=p.input_size, num_crops=num_crops, mean=p.mean, std=p.std)(
-            clip
-        )
+        return self.preprocess.eval_transform(num_crops)(clip)
 
     def views_from_frames(self, frames: torch.Tensor, views: str | tuple[int, int] = "1x1") -> torch.Tensor:
         """All decoded frames of a video, uint8 (N, H, W, 3) -> views (clips*crops, T, 3, S, S)."""

@@ -227,11 +227,12 @@ def export_checkpoint(
 ) -> ExportResult:
     """Export a weights checkpoint; frames and size default to the checkpoint's preprocessing metadata and the
     output path to the checkpoint's with the format's suffix."""
+    from videofocalnet.hub import load_model_checkpoint, local_path
     from videofocalnet.inference.preprocess import preprocess_from_config
-    from videofocalnet.weights import load_model_checkpoint
 
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
+    checkpoint = local_path(checkpoint)  # a zoo name or URL: the cached file, beside which the export goes
     model, config = load_model_checkpoint(checkpoint)
     preprocess = preprocess_from_config(config, source=str(checkpoint))
     num_frames = preprocess.num_frames if num_frames is None else num_frames

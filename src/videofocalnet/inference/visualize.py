@@ -244,7 +244,8 @@ def visualize_video(
     with open_video(video) as reader:
         indices = clip_indices(reader.num_frames, p, 1)[0]
         frames = reader.read(indices)  # (T, H, W, 3) uint8
-    clip = center_crop(short_side_resize(frames.permute(0, 3, 1, 2), p.short_side), p.input_size)  # (T, 3, S, S)
+    side = p.short_side_for(1)  # one centre crop, as single-view validation
+    clip = center_crop(short_side_resize(frames.permute(0, 3, 1, 2), side), p.input_size)  # (T, 3, S, S)
     x = normalize(clip.float(), p.mean, p.std).to(classifier.device)
     logits, maps = modulator_heatmaps(model, x, blocks)
     maps = {b: {k: v.cpu() for k, v in m.items()} for b, m in maps.items()}
