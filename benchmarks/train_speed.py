@@ -6,7 +6,7 @@ Inputs are random tensors of the config's shape, so the figure is the model + op
 ``--repeats`` timed runs of ``--steps`` steps each, after ``--warmup`` untimed steps.
 
     python benchmarks/train_speed.py                       # demo config + T 8x224, fp32 and bf16
-    python benchmarks/train_speed.py --cfg configs/k400/video_focalnet_tiny_8x224.yaml --batch-size 4
+    python benchmarks/train_speed.py --cfg k400/video_focalnet_tiny_8x224 --batch-size 4
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def measure(cfg, precision: str, batch_size: int, steps: int, repeats: int, warm
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", action="append", default=None, help="config(s) to time (repeatable)")
+    parser.add_argument("--cfg", action="append", default=None, help="config files or names (repeatable)")
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--batch-size", type=int, default=None, help="default: 2 for 224 px, DATA.BATCH_SIZE else")
     parser.add_argument("--steps", type=int, default=2)
@@ -72,12 +72,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = parser.parse_args()
 
-    from videofocalnet.apps.demo import DEMO_CONFIG
     from videofocalnet.engine.config import load_config
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    configs = args.cfg or [str(DEMO_CONFIG), str(REPO / "configs/k400/video_focalnet_tiny_8x224.yaml")]
+    configs = args.cfg or ["demo", "k400/video_focalnet_tiny_8x224"]  # packaged config names, or files
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     for path in configs:
         # Sampler and reversal do not change the model's cost; these settings need no dataset metadata (reversal pairs).

@@ -3,8 +3,6 @@ the official hyper-parameters field by field."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -21,9 +19,7 @@ from videofocalnet.engine.config import (
     save_config,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-# our file -> official file (relative to ../shared/official/configs)
+# our packaged config (by name, see test_config_names.py) -> official file (relative to ../shared/official/configs)
 OURS_VS_OFFICIAL = {
     "k400/video_focalnet_tiny_8x224.yaml": "kinetics400/video-focalnet_tiny.yaml",
     "k400/video_focalnet_small_8x224.yaml": "kinetics400/video-focalnet_small.yaml",
@@ -107,7 +103,7 @@ def test_official_yamls_load_unchanged(official_dir):
 
 @pytest.mark.parametrize("ours", sorted(OURS_VS_OFFICIAL))
 def test_our_configs_match_official_field_by_field(ours, official_dir):
-    mine = load_config(REPO_ROOT / "configs" / ours)
+    mine = load_config(ours)
     official = load_config(official_dir / "configs" / OURS_VS_OFFICIAL[ours])
     differing = {k for k in all_keys() if get_value(mine, k) != get_value(official, k)}
     # the official YAMLs leave these at the official defaults, which the released code never honoured or which
@@ -131,7 +127,7 @@ def test_published_model_sizes_from_our_configs():
 
     expected = {"k400/video_focalnet_tiny_8x224.yaml": 49_553_272, "ssv2/video_focalnet_base_8x224.yaml": 157_157_566}
     for rel, params in expected.items():
-        cfg = load_config(REPO_ROOT / "configs" / rel)
+        cfg = load_config(rel)
         with torch.device("meta"):
             model = build_model(cfg)
         assert sum(p.numel() for p in model.parameters()) == params, rel

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flops": ("videofocalnet.cli.flops", "parameters, GMACs and FLOPs of a model"),
     "convert-weights": ("videofocalnet.cli.convert_weights", "convert a released checkpoint to safetensors + JSON"),
     "list-models": ("videofocalnet.cli.list_models", "list the registered model names"),
+    "list-configs": ("videofocalnet.cli.list_configs", "list the packaged config names that --cfg accepts"),
 }
 
 

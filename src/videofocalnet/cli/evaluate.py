@@ -1,4 +1,4 @@
-"""``videofocalnet eval --cfg FILE --checkpoint CKPT [--views CLIPSxCROPS]``: multi-view evaluation.
+"""``videofocalnet eval --cfg FILE|NAME --checkpoint CKPT [--views CLIPSxCROPS]``: multi-view evaluation.
 
 Defaults to the config's TEST.FINAL_NUM_CLIP x TEST.FINAL_NUM_CROP (4x3, the official protocol, for the published
 configs). Writes metrics.json, predictions (CSV or JSON), confusion.csv and confusion.png to --output. Works under
@@ -13,7 +13,11 @@ import json
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--cfg", default=None, metavar="FILE", help="YAML config (default: the config stored with the checkpoint)"
+        "--cfg",
+        default=None,
+        metavar="FILE|NAME",
+        help="YAML config or packaged config name, e.g. k400/video_focalnet_tiny_8x224 (see `videofocalnet "
+        "list-configs`; default: the config stored with the checkpoint)",
     )
     parser.add_argument(
         "--checkpoint",

@@ -1,4 +1,4 @@
-"""``videofocalnet train --cfg FILE [--opts KEY VALUE ...] [--output DIR] [--resume CKPT]``.
+"""``videofocalnet train --cfg FILE|NAME [--opts KEY VALUE ...] [--output DIR] [--resume CKPT]``.
 
 Runs as one process or under ``torchrun --nproc_per_node N -m videofocalnet train ...`` (DDP: gloo on CPU, nccl on
 GPU). The run directory gets config.yaml (resolved), run_info.json, metrics.jsonl, curves.png, last.pt (resumable),
@@ -14,7 +14,13 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cfg", required=True, metavar="FILE", help="YAML config (official or ours)")
+    parser.add_argument(
+        "--cfg",
+        required=True,
+        metavar="FILE|NAME",
+        help="YAML config (official or ours), or a packaged config name such as k400/video_focalnet_tiny_8x224 "
+        "(see `videofocalnet list-configs`)",
+    )
     parser.add_argument(
         "--opts",
         nargs="+",

@@ -13,11 +13,14 @@ unknown key is an error that suggests the closest valid key instead of a silent 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ __all__ = [
     "AugConfig",
     "TestConfig",
     "load_config",
+    "list_configs",
     "merge_dict",
     "apply_opts",
     "config_to_dict",
@@ -575,11 +579,70 @@ def apply_opts(cfg: Config, opts: list[str] | None) -> Config:
     return cfg
 
 
-def load_config(path: str | Path | None = None, opts: list[str] | None = None, *, validate: bool = True) -> Config:
-    """Defaults <- YAML file (with official ``BASE`` inheritance) <- ``--opts`` overrides."""
+def list_configs() -> list[str]:
+    """Names of the configs shipped in the package (``demo``, ``k400/video_focalnet_tiny_8x224``, ...), sorted.
+
+    Read from the package data (importlib.resources), not a source checkout, so an installed wheel lists and loads
+    the same configs as a clone does.
+    """
+    root = resources.files("videofocalnet") / "configs"
+    names = []
+    for entry in root.iterdir():
+        entries = [(entry.name, sub) for sub in entry.iterdir()] if entry.is_dir() else [("", entry)]
+        for folder, item in entries:
+            if item.is_file() and item.name.endswith(".yaml"):
+                names.append(f"{folder}/{item.name[:-5]}" if folder else item.name[:-5])
+    return sorted(names)
+
+
+def _config_name(text: str) -> str:
+    """``configs/k400/x.yaml`` (the layout of a source checkout, typed in another folder) -> ``k400/x``."""
+    name = text.replace("\\", "/").strip()
+    for prefix in ("./", "configs/"):
+        name = name[len(prefix) :] if name.startswith(prefix) else name
+    for suffix in (".yaml", ".yml"):
+        name = name[: -len(suffix)] if name.endswith(suffix) else name
+    return name
+
+
+def _unknown_config(text: str, names: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(_config_name(text), names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    what = "is a directory, not a YAML file" if Path(text).is_dir() else "not found: no such file"
+    return ConfigError(
+        f"config {text!r} {what}, and no packaged config has that name{hint} "
+        f"(packaged: {', '.join(names)}; see `videofocalnet list-configs`)"
+    )
+
+
+@contextlib.contextmanager
+def _config_file(path_or_name: str | Path) -> Iterator[Path]:
+    """An existing file first (a user's own config wins over a packaged one of the same name), else a packaged
+    config by name, as a real file (``as_file`` extracts it when the package is zipped), else ConfigError."""
+    path = Path(path_or_name)
+    if path.is_file():
+        yield path
+        return
+    names = list_configs()
+    name = _config_name(str(path_or_name))
+    if name not in names:
+        raise _unknown_config(str(path_or_name), names)
+    with resources.as_file(resources.files("videofocalnet") / "configs" / f"{name}.yaml") as packaged:
+        yield packaged
+
+
+def load_config(
+    path_or_name: str | Path | None = None, opts: list[str] | None = None, *, validate: bool = True
+) -> Config:
+    """Defaults <- YAML file (with official ``BASE`` inheritance) <- ``--opts`` overrides.
+
+    ``path_or_name`` is a file, or the name of a packaged config (``k400/video_focalnet_tiny_8x224``, ``.yaml``
+    optional; see ``list_configs``), so ``--cfg`` works the same from a wheel install in any folder.
+    """
     cfg = Config()
-    if path is not None:
-        _merge_file(cfg, Path(path), ())
+    if path_or_name is not None:
+        with _config_file(path_or_name) as path:
+            _merge_file(cfg, path, ())
     apply_opts(cfg, opts)
     return cfg.validate() if validate else cfg
 
