@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flops": ("videofocalnet.cli.flops", "parameters, GMACs and FLOPs of a model"),
     "convert-weights": ("videofocalnet.cli.convert_weights", "convert a released checkpoint to safetensors + JSON"),
     "list-models": ("videofocalnet.cli.list_models", "list the registered model names"),
+    "weights": ("videofocalnet.cli.weights", "list the published weights, or download them into the cache"),
 }
 
 
