@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert-weights": ("videofocalnet.cli.convert_weights", "convert a released checkpoint to safetensors + JSON"),
     "list-models": ("videofocalnet.cli.list_models", "list the registered model names"),
     "list-configs": ("videofocalnet.cli.list_configs", "list the packaged config names that --cfg accepts"),
+    "weights": ("videofocalnet.cli.weights", "list the published weights, or download them into the cache"),
 }
 
 
