@@ -136,6 +136,8 @@ LAYERS = {
     "videofocalnet.engine": (
         "videofocalnet.atomic",
         "videofocalnet.weights",
+        "videofocalnet.download",  # TRAIN.PRETRAINED_PATH may be a URL, an hf-hub: id or a zoo name
+        "videofocalnet.zoo",
         "videofocalnet.models",
         "videofocalnet.data",
     ),

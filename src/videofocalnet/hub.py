@@ -266,6 +266,29 @@ def _from_ours(path: Path) -> Checkpoint:
 def read_checkpoint(spec: str | os.PathLike[str], *, progress: bool = True) -> Checkpoint:
     """Read weights from a file, an ``https://`` URL, an ``hf-hub:`` id or a zoo name (see module docstring)."""
     path = local_path(spec, progress=progress)
+    ckpt = _read_file(path)
+    entry = _zoo_entry(str(spec))
+    if entry is not None and not ckpt.config.get("labels") and entry.label_set and not ckpt.is_imagenet:
+        from videofocalnet.data.label_sets import class_names  # the zoo knows the dataset the file was trained on
+
+        names = class_names(entry.label_set)
+        if len(names) == ckpt.model_kwargs.get("num_classes"):
+            ckpt.config["labels"] = names
+    return ckpt
+
+
+def _zoo_entry(spec: str) -> Any:
+    from videofocalnet.zoo import UnknownWeightsError, get_weights
+
+    if Path(spec).exists():
+        return None
+    try:
+        return get_weights(spec)
+    except UnknownWeightsError:
+        return None
+
+
+def _read_file(path: Path) -> Checkpoint:
     if _is_safetensors(path):
         return _from_ours(path)
     from videofocalnet.engine.train import CheckpointKey as K
@@ -311,15 +334,14 @@ def create_model(name: str, *, pretrained: bool | str = False, **kwargs: Any) ->
 
 
 def _pretrained_spec(name: str, pretrained: bool | str) -> str:
+    """``True`` -> the model's first zoo entry; a tag (``"k400"``) -> ``<name>.<tag>``; a full zoo name, a file, a
+    URL or an ``hf-hub:`` id as given."""
     from videofocalnet import zoo
 
     if pretrained is True:
-        entries = [w for w in zoo.list_weights() if w.name.split(".")[0] == name]
-        if not entries:
-            raise ValueError(f"no pretrained weights for {name!r} in the zoo; see `videofocalnet weights list`")
-        return entries[0].name
+        return zoo.weights_for(name).name
     assert isinstance(pretrained, str)
-    if Path(pretrained).exists() or "/" in pretrained or ":" in pretrained:
+    if Path(pretrained).exists() or "/" in pretrained or ":" in pretrained or _zoo_entry(pretrained) is not None:
         return pretrained
     return zoo.get_weights(name, pretrained).name
 

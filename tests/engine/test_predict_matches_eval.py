@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config_dict
 
+from conftest import tiny_config_dict
 from videofocalnet.cli import main
 from videofocalnet.engine.config import config_from_dict
 from videofocalnet.engine.evaluate import run_evaluation

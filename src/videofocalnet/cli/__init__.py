@@ -67,8 +67,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     if decode is not None:
         errors.append(decode.DecodeError)
     download = sys.modules.get("videofocalnet.download")
-    if download is not None and hasattr(download, "DownloadError"):
+    if download is not None:
         errors.append(download.DownloadError)
+    zoo = sys.modules.get("videofocalnet.zoo")
+    if zoo is not None:
+        errors.append(zoo.UnknownWeightsError)
     return tuple(errors)
 
 

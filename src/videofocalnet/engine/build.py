@@ -185,7 +185,9 @@ def train_transform(cfg: Config):
 
 def class_names(cfg: Config, *, config_path: str | None = None) -> list[str] | None:
     """The names of the config's classes: DATA.LABEL_LIST when readable (relative to the working directory, then to
-    the config file) and of the right length; None when unknown."""
+    the config file) and of the right length, else the shipped names of a published dataset that DATA.DATASET or
+    DATA.LABEL_LIST names with that many classes; None when unknown."""
+    from videofocalnet.data import label_sets
     from videofocalnet.data.annotations import read_label_list
 
     path = cfg.DATA.LABEL_LIST
@@ -197,7 +199,10 @@ def class_names(cfg: Config, *, config_path: str | None = None) -> list[str] | N
             names = read_label_list(cand)
             if len(names) == cfg.MODEL.NUM_CLASSES:
                 return list(names)
-    return None
+    shipped = label_sets.find_label_set(
+        dataset=cfg.DATA.DATASET, label_list=cfg.DATA.LABEL_LIST, num_classes=cfg.MODEL.NUM_CLASSES
+    )
+    return label_sets.class_names(shipped) if shipped else None
 
 
 def eval_transform(cfg: Config, num_crops: int):

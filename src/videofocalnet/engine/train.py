@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from videofocalnet.data.dataset import BadVideoTracker
 from videofocalnet.data.loader import ResumableSampler, build_loader
+from videofocalnet.download import resolve_weights
 from videofocalnet.engine import build
 from videofocalnet.engine.checkpoint import (
     BEST_NAME,
@@ -222,7 +223,11 @@ class TrainRecipe:
         self.model = self.injected_model if self.injected_model is not None else build.build_model(self.cfg)
         path = self.cfg.TRAIN.PRETRAINED_PATH
         if path and pretrained:  # a resumed run takes its weights from last.pt instead
-            report = load_pretrained(self.model, path, strict_head=False)
+            # a URL, hf-hub: id or zoo name: rank 0 downloads it once into the cache, the others read the cached file
+            if self.info.is_main:
+                resolve_weights(path, progress=self.progress)
+            barrier()
+            report = load_pretrained(self.model, resolve_weights(path, progress=False), strict_head=False)
             self.log(f"loaded pretrained weights from {path}: {report}")
         self.model.to(self.device)
 
