@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_text", "remove_stale_temp_files"]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -54,3 +54,14 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
             handle.write(text)
 
     return atomic_write(path, write)
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temp files (``.<name>.<random>.tmp``) that writes killed by SIGKILL or a power cut left in
+    ``folder``; call it where one writer owns the folder, before it writes again. Returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed

@@ -89,6 +89,7 @@ def test_legacy_serialisation_and_a_mismatched_config_name(tmp_path: Path, offic
 
 def test_every_command_uses_a_released_checkpoint_without_yacs(released, video: Path, tmp_path: Path) -> None:
     from videofocalnet.data.label_sets import class_names
+    from videofocalnet.inference.export import read_export_metadata
 
     path, _model = released
     proc = no_yacs_cli("predict", video, "--checkpoint", path, "--topk", "3", "--no-progress", cwd=tmp_path)
@@ -111,6 +112,8 @@ def test_every_command_uses_a_released_checkpoint_without_yacs(released, video: 
     )
     assert proc.returncode == 0, proc.stderr
     assert max(json.loads(proc.stdout.splitlines()[-1])["max_abs_diff"].values()) < 1e-4
+    meta = read_export_metadata(tmp_path / "m.pt", "torchscript")
+    assert meta["labels"][:2] == class_names("kinetics400")[:2] and meta["preprocess"]["num_frames"] == 4
 
     proc = no_yacs_cli("visualize", video, "--checkpoint", path, "--out", tmp_path / "vis", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

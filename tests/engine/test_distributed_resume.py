@@ -92,3 +92,46 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(write_tiny_config, tmp_p
     la = [(r["step"], r["loss"]) for r in read_jsonl(tmp_path / "ref" / "metrics.jsonl") if r["kind"] == "train_step"]
     lb = [(r["step"], r["loss"]) for r in read_jsonl(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "train_step"]
     assert la == lb
+
+
+def test_ctrl_c_writes_last_pt_and_the_same_command_resumes_exactly(write_tiny_config, tmp_path, cli):
+    """SIGINT to the whole process group (what a terminal's Ctrl-C does, data worker included): the step in flight
+    finishes, last.pt is written, the exit says how to resume, and resuming ends where an uninterrupted run ends."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    cfg = write_tiny_config(DATA={"NUM_WORKERS": 1}, TRAIN={"EPOCHS": 4}, AUG={"MIXUP": 0.8, "CUTMIX": 1.0})
+    ref = cli("train", "--cfg", str(cfg), "--output", str(tmp_path / "ref"), "--no-progress")
+    assert ref.returncode == 0, ref.stderr[-3000:]
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "videofocalnet", "train", "--cfg", str(cfg), "--output", str(run), "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        metrics = run / "metrics.jsonl"
+        if metrics.is_file() and metrics.read_text().count('"train_step"') >= 2:
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+        time.sleep(0.01)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    stopped = [line for line in err.splitlines() if line.startswith("stopped: ")]
+    assert len(stopped) == 1 and "last.pt" in stopped[0] and "Traceback" not in err, err[-3000:]
+    step = _state(run)["progress"]["global_step"]
+    assert f"after step {step};" in stopped[0] and 2 <= step < 24
+
+    stale = run / ".last.pt.killed.tmp"  # what a write killed mid-way leaves
+    stale.write_bytes(b"partial")
+    resumed = cli("train", *command[4:])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not stale.exists() and "removed .last.pt.killed.tmp" in resumed.stderr + resumed.stdout
+    a, b = _state(tmp_path / "ref"), _state(run)
+    assert a["progress"] == b["progress"]
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name

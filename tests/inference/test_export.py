@@ -14,8 +14,10 @@ from videofocalnet.inference.export import (
     export_checkpoint,
     export_model,
     load_exported,
+    read_export_metadata,
     verify_export,
 )
+from videofocalnet.inference.preprocess import preprocess_from_config
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,9 @@ def test_onnx_has_dynamic_batch_and_matches_eager(onnx_export, checkpoint: Path)
     dims = graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_param or d.dim_value for d in dims] == ["batch", 4, 3, 64, 64]
     assert graph.output[0].type.tensor_type.shape.dim[0].dim_param == "batch"
-    model, _ = load_model_checkpoint(checkpoint)
+    model, config = load_model_checkpoint(checkpoint)
+    meta = read_export_metadata(onnx_export.path, "onnx")  # the preprocessing travels with the graph
+    assert meta["preprocess"] == preprocess_from_config(config).to_dict() and meta["labels"] == config["labels"]
     run = load_exported(onnx_export.path, "onnx")
     x = torch.randn(3, 4, 3, 64, 64)  # a batch size never seen during export or verification
     with torch.no_grad():
@@ -67,6 +71,8 @@ def test_exported_program_export(checkpoint: Path, tmp_path: Path) -> None:
     model, _ = load_model_checkpoint(checkpoint)
     # a file name without .pt2 must still save and load
     result = export_checkpoint(checkpoint, tmp_path / "m.ep", format="exported-program", num_frames=8)
+    meta = read_export_metadata(result.path, "exported-program")
+    assert meta["labels"] == load_model_checkpoint(checkpoint)[1]["labels"] and meta["model_name"]
     assert result.input_shape == (1, 8, 3, 64, 64) and set(result.max_abs_diff) == {1, 2}
     program = torch.export.load(result.path.open("rb"))
     x = torch.randn(3, 8, 3, 64, 64)

@@ -75,6 +75,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def _found_problems() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "ran, and found the data broken" (exit code 1)."""
+    dataset = sys.modules.get("videofocalnet.data.dataset")
+    return (dataset.TooManyBadVideosError,) if dataset is not None else ()
+
+
 def _describe(exc: BaseException) -> str:
     """One line: the exception's own message, first line only, with a hint for the OS errors people meet."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -95,9 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(argv)
     try:
         return _dispatch(argv)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # training's TrainingInterrupted says where last.pt is and how to resume
+        print(f"stopped: {exc}" if str(exc) else "error: interrupted", file=sys.stderr)
         return 130
+    except _found_problems() as exc:
+        print(f"error: {_describe(exc)}", file=sys.stderr)
+        return 1
     except _user_errors() as exc:
         print(f"error: {_describe(exc)} (run with --debug for the traceback)", file=sys.stderr)
         return 2

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from videofocalnet.engine.config import ConfigError, load_config
+    from videofocalnet.engine.config import load_config
     from videofocalnet.engine.train import train
 
     opts = list(args.opts or [])
@@ -60,18 +60,12 @@ def run(args: argparse.Namespace) -> int:
             opts += [key, str(flag)]
     if args.use_checkpoint:
         opts += ["TRAIN.USE_CHECKPOINT", "true"]
-    try:
-        cfg = load_config(args.cfg, opts)
-    except ConfigError as exc:
-        raise SystemExit(f"videofocalnet train: {exc}") from None
-    try:
-        train(
-            cfg,
-            output=args.output,
-            resume=args.resume,
-            auto_resume=False if args.no_auto_resume else None,
-            progress=not args.no_progress,
-        )
-    except (ConfigError, FileNotFoundError) as exc:  # missing list files, checkpoints, bad MODEL.TYPE
-        raise SystemExit(f"videofocalnet train: {exc}") from None
+    cfg = load_config(args.cfg, opts)  # a bad file or value: one line, exit 2 (videofocalnet.cli.main)
+    train(
+        cfg,
+        output=args.output,
+        resume=args.resume,
+        auto_resume=False if args.no_auto_resume else None,
+        progress=not args.no_progress,
+    )
     return 0

@@ -217,6 +217,14 @@ class EvalDistributedSampler(Sampler[int]):
         return self.stop - self.start
 
 
+def _ignore_interrupts(_worker_id: int) -> None:
+    """Workers leave Ctrl-C to the main process, which finishes its step and checkpoints before it stops; a worker
+    that died of the same SIGINT would end the run mid-step instead."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def build_loader(
     dataset: Dataset,
     *,
@@ -271,6 +279,7 @@ def build_loader(
         drop_last=batch_drop_last,
         persistent_workers=persistent,
         prefetch_factor=2 if num_workers > 0 else None,
+        worker_init_fn=_ignore_interrupts if num_workers > 0 else None,
     )
 
 

@@ -15,6 +15,9 @@ import contextlib
 import json
 import math
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from videofocalnet.atomic import remove_stale_temp_files
 from videofocalnet.data.dataset import BadVideoTracker
 from videofocalnet.data.loader import ResumableSampler, build_loader
 from videofocalnet.download import resolve_weights
@@ -57,7 +61,15 @@ from videofocalnet.engine.run_log import MetricsLogger, plot_curves
 from videofocalnet.engine.schedule import LRSchedule
 from videofocalnet.weights import load_pretrained, save_weights
 
-__all__ = ["train", "resolve_run_dir", "TrainRecipe", "TrainState", "TrainCallback", "CheckpointKey"]
+__all__ = [
+    "train",
+    "resolve_run_dir",
+    "TrainRecipe",
+    "TrainState",
+    "TrainCallback",
+    "CheckpointKey",
+    "TrainingInterrupted",
+]
 
 
 class CheckpointKey:
@@ -105,6 +117,49 @@ def resolve_run_dir(cfg: Config, output: str | os.PathLike[str] | None) -> Path:
     return Path("output") / cfg.DATA.DATASET / (cfg.MODEL.NAME or cfg.MODEL.TYPE)
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the run after an optimizer step; ``last.pt`` holds that step and resumes it exactly."""
+
+    def __init__(self, run_dir: Path, global_step: int) -> None:
+        self.run_dir, self.global_step = run_dir, global_step
+        super().__init__(
+            f"interrupted after step {global_step}; wrote {run_dir / LAST_NAME}: run the same command again (or "
+            f"--resume {run_dir / LAST_NAME}) to continue exactly where it stopped"
+        )
+
+
+class _StopOnInterrupt:
+    """The first SIGINT asks the loop to stop after the current optimizer step (and checkpoint it); a second one
+    stops at once. Only the main thread can own signal handlers; elsewhere Ctrl-C keeps Python's behaviour."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step to write last.pt (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    def __enter__(self) -> _StopOnInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def everywhere(self, info: DistInfo) -> bool:
+        """Whether any rank was interrupted: all ranks must stop (and gather for last.pt) at the same step."""
+        if info.world_size == 1:
+            return self.requested
+        flag = torch.tensor([float(self.requested)], device=info.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+
 def train(
     cfg: Config,
     *,
@@ -124,9 +179,10 @@ def train(
         run_dir = resolve_run_dir(cfg, output)
         recipe = TrainRecipe(cfg, info, run_dir=run_dir, progress=progress, callbacks=callbacks, model=model)
         recipe.setup(resume_path=_resume_path(cfg, recipe.run_dir, resume, auto_resume))
-        for epoch in range(recipe.state.epoch, cfg.TRAIN.EPOCHS):
-            epoch_loss = recipe.train_epoch(epoch)
-            recipe.validate_and_save(epoch, epoch_loss)
+        with _StopOnInterrupt() as recipe.interrupt:
+            for epoch in range(recipe.state.epoch, cfg.TRAIN.EPOCHS):
+                epoch_loss = recipe.train_epoch(epoch)
+                recipe.validate_and_save(epoch, epoch_loss)
         return recipe.finish()
     finally:
         cleanup()
@@ -161,6 +217,7 @@ class TrainRecipe:
         self.cfg, self.info, self.run_dir, self.progress = cfg, info, run_dir, progress
         self.injected_model = model
         self.callbacks = list(callbacks)
+        self.interrupt: _StopOnInterrupt | None = None  # set by train(); a recipe driven by hand has none
         self.device = info.device
         self.precision = cfg.precision
         self.accum = cfg.accumulation_steps
@@ -276,6 +333,8 @@ class TrainRecipe:
         )
         if not info.is_main:
             return
+        for stale in remove_stale_temp_files(self.run_dir):
+            self.log(f"removed {stale.name}, left by a write that was killed")
         save_config(self.cfg, self.run_dir / "config.yaml")
         base_lr, warmup_lr, min_lr = self.lrs
         injected = self.injected_model is not None
@@ -304,7 +363,14 @@ class TrainRecipe:
         """Load ``last.pt`` into model, optimizer, schedule, scaler and state; returns (this rank's RNG, EMA)."""
         K = CheckpointKey
         ckpt = load_training_state(path, map_location=self.device)
-        self.model.load_state_dict(ckpt[K.MODEL])
+        try:
+            self.model.load_state_dict(ckpt[K.MODEL])
+        except RuntimeError as exc:  # missing/unexpected keys or other shapes: another model's run folder
+            first = str(exc).strip().splitlines()[1:2] or [""]
+            raise ValueError(
+                f"{path} holds another model than MODEL.TYPE {self.cfg.MODEL.TYPE!r} builds ({first[0].strip()[:120]}"
+                "...): choose another --output, or pass --no-auto-resume only if you mean to overwrite that run"
+            ) from None
         self.optimizer.load_state_dict(ckpt[K.OPTIMIZER])
         self.schedule.load_state_dict(ckpt[K.SCHEDULE])
         if ckpt.get(K.SCALER):
@@ -382,6 +448,10 @@ class TrainRecipe:
                 self.log(f"epoch {epoch + 1} step {state.global_step} loss {mean_loss:.4f} lr {lr:.3g}")
             for callback in self.callbacks:
                 callback.on_step_end(self, record)
+            if self.interrupt is not None and self.interrupt.everywhere(self.info):
+                bar.close()
+                self.save_last()
+                raise TrainingInterrupted(self.run_dir, state.global_step)
             every = cfg.TRAIN.CHECKPOINT_EVERY_STEPS
             if every and state.global_step % every == 0 and state.batch_in_epoch < self.updates_per_epoch * self.accum:
                 self.save_last()

@@ -10,11 +10,13 @@ that onnxruntime runs within 1e-7 of eager, without the extra ``onnxscript`` dep
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -22,6 +24,7 @@ import torch.nn as nn
 from videofocalnet.atomic import atomic_write
 
 __all__ = [
+    "read_export_metadata",
     "FORMATS",
     "SUFFIXES",
     "ExportResult",
@@ -68,7 +71,10 @@ def _onnxruntime():
     return onnxruntime
 
 
-def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+METADATA_KEY = "videofocalnet"  # ONNX metadata_props key / TorchScript and ExportedProgram extra file (.json)
+
+
+def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int, metadata: str) -> None:
     try:
         import onnx  # noqa: F401  (the exporter needs it; fail with our message, not a deep traceback)
     except ImportError as exc:
@@ -89,6 +95,11 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                 do_constant_folding=True,
             )
+        if metadata:
+            proto = onnx.load(tmp)
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = METADATA_KEY, metadata
+            onnx.save(proto, tmp)
 
     atomic_write(path, write)
     import onnx
@@ -96,19 +107,19 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int
     onnx.checker.check_model(str(path))
 
 
-def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path, metadata: str) -> None:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TracerWarnings from the model's input checks: T, H, W are fixed here
         traced = torch.jit.trace(model, (example,), check_trace=False)
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:
-            torch.jit.save(traced, handle)
+            torch.jit.save(traced, handle, _extra_files={f"{METADATA_KEY}.json": metadata} if metadata else None)
 
     atomic_write(path, write)
 
 
-def _export_program(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+def _export_program(model: nn.Module, example: torch.Tensor, path: Path, metadata: str) -> None:
     batch = torch.export.Dim("batch", min=1, max=4096)
     # the example batch is 2: torch.export specialises a dimension of size 1 to the constant 1
     program = torch.export.export(
@@ -117,7 +128,7 @@ def _export_program(model: nn.Module, example: torch.Tensor, path: Path) -> None
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as handle:  # a buffer: torch.export.save warns about paths not ending in .pt2
-            torch.export.save(program, handle)
+            torch.export.save(program, handle, extra_files={f"{METADATA_KEY}.json": metadata} if metadata else None)
 
     atomic_write(path, write)
 
@@ -146,6 +157,30 @@ def load_exported(path: str | os.PathLike[str], format: str) -> Callable[[torch.
     raise ValueError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
 
 
+def read_export_metadata(path: str | os.PathLike[str], format: str) -> dict[str, Any] | None:
+    """The JSON that :func:`export_model` embedded (preprocessing, class names, model config), or None."""
+    name = f"{METADATA_KEY}.json"
+    if format == "onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        text = props.get(METADATA_KEY)
+    elif format == "torchscript":
+        files = {name: ""}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+        text = files[name] or None
+    else:
+        files = {name: ""}
+        with open(path, "rb") as handle:
+            torch.export.load(handle, extra_files=files)
+        text = files[name] or None
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return json.loads(text) if text else None
+
+
 def export_model(
     model: nn.Module,
     path: str | os.PathLike[str],
@@ -157,9 +192,11 @@ def export_model(
     verify: bool = True,
     atol: float = 1e-4,
     verify_batches: tuple[int, ...] = (1, 2),
+    metadata: Mapping[str, Any] | None = None,
 ) -> ExportResult:
     """Write ``model`` (eval mode, CPU, fp32) for input (B, num_frames, 3, input_size, input_size) and, unless
-    ``verify=False``, check it against eager on random clips at each of ``verify_batches``."""
+    ``verify=False``, check it against eager on random clips at each of ``verify_batches``. ``metadata`` (the
+    checkpoint's preprocessing and class names) travels inside the file as JSON: see :func:`read_export_metadata`."""
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose from {', '.join(FORMATS)}")
     if opset < 17:
@@ -171,12 +208,13 @@ def export_model(
         model(example)  # fail early, with the model's own message, on an unsupported T or size
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(dict(metadata)) if metadata else ""
     if format == "onnx":
-        _export_onnx(model, example, path, opset)
+        _export_onnx(model, example, path, opset, text)
     elif format == "torchscript":
-        _export_torchscript(model, example, path)
+        _export_torchscript(model, example, path, text)
     else:
-        _export_program(model, example, path)
+        _export_program(model, example, path, text)
     result = ExportResult(path=path, format=format, input_shape=tuple(example.shape))
     if verify:
         result.max_abs_diff = verify_export(model, path, format, example.shape[1:], atol=atol, batches=verify_batches)
@@ -240,6 +278,16 @@ def export_checkpoint(
     if out is None:
         ckpt = Path(checkpoint)
         out = ckpt.with_name(ckpt.name.removesuffix(ckpt.suffix) + SUFFIXES[format])
+    metadata = {k: config.get(k) for k in ("model_name", "model_kwargs", "labels")}
+    metadata["preprocess"] = preprocess.to_dict()
     return export_model(
-        model, out, format=format, num_frames=num_frames, input_size=input_size, opset=opset, verify=verify, atol=atol
+        model,
+        out,
+        format=format,
+        num_frames=num_frames,
+        input_size=input_size,
+        opset=opset,
+        verify=verify,
+        atol=atol,
+        metadata=metadata,
     )
