@@ -65,6 +65,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
     videofocalnet.engine.config`` stays at 0.07 s for code that only needs the schema (every caller of
     ``load_config`` in this package imports torch next anyway).
     """
+    from videofocalnet.data.decode import BACKENDS
     from videofocalnet.data.loader import SAMPLERS
     from videofocalnet.data.mixup import MIXUP_MODES
     from videofocalnet.data.sampling import SAMPLING_MODES
@@ -79,6 +80,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
     return {
         "DATA.SAMPLING": SAMPLING_MODES,
         "DATA.SAMPLER": SAMPLERS,
+        "DATA.BACKEND": BACKENDS,
         "MODEL.INIT": tuple(INIT_SCHEMES),
         # the factorized design is a network of its own, selected by MODEL.TYPE (e.g. video_focalnet_tiny_factorized)
         "MODEL.VARIANT": tuple(v for v in VARIANTS if v != "factorized"),
@@ -586,6 +588,7 @@ def _choice_checks(cfg: Config) -> list[Check]:
     factorized = cfg.MODEL.VARIANT == "factorized"
     return [
         choice("DATA.SAMPLING"),
+        choice("DATA.BACKEND"),
         (
             cfg.DATA.SAMPLER in allowed["DATA.SAMPLER"],
             f"DATA.SAMPLER must be one of {', '.join(allowed['DATA.SAMPLER'])}, got {cfg.DATA.SAMPLER!r}",
