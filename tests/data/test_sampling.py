@@ -109,3 +109,8 @@ def test_parse_views() -> None:
     for bad in ("4", "4x2", "0x1", "axb"):
         with pytest.raises(ValueError):
             parse_views(bad)
+    assert parse_views("32x1") == (32, 1) and parse_views("16x3") == (16, 3)
+    with pytest.raises(ValueError, match=r"clips must be in \[1, 32\], got 2000"):
+        parse_views("2000x1")  # used to hold 8 GB of views
+    with pytest.raises(ValueError, match="at most 48 views"):
+        parse_views("17x3")

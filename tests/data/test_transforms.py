@@ -186,3 +186,32 @@ def test_time_reverse_plays_the_clip_backwards_under_the_partner_label():
     assert time_reverse(clip, 0, [1, 0, 2])[1] == 1
     with pytest.raises(ValueError, match="label 3"):
         time_reverse(clip, 3, [1, 0, 2])
+
+
+@pytest.mark.parametrize("mode", ["const", "rand", "pixel"])
+def test_random_erasing_modes_fill_as_timm(mode):
+    clip = torch.full((3, 3, 32, 32), 5.0)
+    out = T.random_erasing(clip, 1.0, gen(0), mode=mode)
+    erased = out != 5.0
+    assert erased.any() and torch.equal(erased[0], erased[1])  # one box, the same on every frame
+    values = out[0][erased[0]].view(3, -1)  # (C, pixels of the box)
+    if mode == "const":
+        assert torch.all(values == 0)
+    elif mode == "rand":
+        assert torch.all(values == values[:, :1]) and not torch.all(values == 0)  # one colour per channel
+    else:
+        assert values.unique().numel() > 100  # noise per pixel
+    assert torch.equal(out, T.random_erasing(clip, 1.0, gen(0), mode=mode))  # seeded
+
+
+def test_random_erasing_count_draws_several_smaller_boxes():
+    clip = torch.full((2, 3, 64, 64), 5.0)
+    counts = set()
+    for seed in range(12):
+        out = T.random_erasing(clip, 1.0, gen(seed), mode="const", count=4)
+        mask = (out[0, 0] == 0).float()
+        # one rectangle starts at one column; two distinct left edges mean at least two boxes
+        counts.add(int((mask.diff(dim=1) == 1).any(dim=0).sum() + mask[:, 0].any()))
+    assert max(counts) > 1
+    with pytest.raises(ValueError, match="mode must be one of const, rand, pixel"):
+        T.random_erasing(clip, 1.0, gen(0), mode="zeros")

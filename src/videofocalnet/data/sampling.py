@@ -21,6 +21,8 @@ import torch
 __all__ = [
     "SAMPLING_MODES",
     "SamplingMode",
+    "MAX_CLIPS",
+    "MAX_VIEWS",
     "dense_indices",
     "multi_view_tsn_indices",
     "parse_views",
@@ -145,9 +147,16 @@ def view_indices(
 
 _VIEWS_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
+# Every view of a video is decoded, transformed and held at once (a (V, T, C, H, W) item), so memory grows with the
+# view count: 2000x1 took 8 GB. The official protocol is 4x3; 10x3 (Video Swin) is the most any published one uses.
+MAX_CLIPS = 32
+MAX_VIEWS = 48
+CROP_CHOICES = (1, 3)  # data.transforms.EvalTransform: one centre crop, or three along the long side
+
 
 def parse_views(views: str | tuple[int, int]) -> tuple[int, int]:
-    """``"4x3"`` -> (clips=4, crops=3). Crops must be 1 or 3 (centre, or three along the long side)."""
+    """``"4x3"`` -> (clips=4, crops=3). Crops must be 1 or 3 (centre, or three along the long side); clips at most
+    :data:`MAX_CLIPS` and clips x crops at most :data:`MAX_VIEWS`, because all views of a video are held at once."""
     if isinstance(views, tuple):
         clips, crops = views
     else:
@@ -155,8 +164,10 @@ def parse_views(views: str | tuple[int, int]) -> tuple[int, int]:
         if not match:
             raise ValueError(f"views must look like CLIPSxCROPS (e.g. 4x3), got {views!r}")
         clips, crops = int(match.group(1)), int(match.group(2))
-    if clips < 1:
-        raise ValueError(f"the number of clips must be >= 1, got {clips} (views {views!r})")
-    if crops not in (1, 3):
+    if not 1 <= clips <= MAX_CLIPS:
+        raise ValueError(f"the number of clips must be in [1, {MAX_CLIPS}], got {clips} (views {views!r})")
+    if crops not in CROP_CHOICES:
         raise ValueError(f"the number of crops must be 1 or 3, got {crops} (views {views!r})")
+    if clips * crops > MAX_VIEWS:
+        raise ValueError(f"at most {MAX_VIEWS} views (clips x crops) per video, got {clips * crops} (views {views!r})")
     return clips, crops

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "ERASING_MODES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "EvalTransform",
@@ -25,6 +26,7 @@ __all__ = [
     "grayscale",
     "hflip",
     "normalize",
+    "parse_rand_augment",
     "rand_augment",
     "random_erasing",
     "random_resized_crop_params",
@@ -394,20 +396,82 @@ def _posterize(x: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def rand_augment(
-    clip: torch.Tensor, num_ops: int, magnitude: float, generator: torch.Generator | None = None
+    clip: torch.Tensor,
+    num_ops: int,
+    magnitude: float,
+    generator: torch.Generator | None = None,
+    *,
+    magnitude_std: float = 0.0,
 ) -> torch.Tensor:
     """RandAugment (Cubuk et al.): ``num_ops`` operations drawn uniformly from :data:`RAND_AUGMENT_OPS` at
-    ``magnitude`` in [0, 10] (timm's ``rand-m{magnitude}-n{num_ops}``), one draw per clip. The released code
-    configures RandAugment but never applies it; here it really runs when asked for."""
+    ``magnitude`` in [0, 10] (timm's ``rand-m{magnitude}-n{num_ops}``), one draw per clip. ``magnitude_std`` > 0
+    (timm's ``mstd``) draws each operation's magnitude from N(magnitude, std) clipped to [0, 10]; ``inf`` draws it
+    uniformly from [0, magnitude]. The released code configures RandAugment but never applies it; here it really
+    runs when asked for."""
     _check_clip(clip)
     if not 0 <= magnitude <= 10:
         raise ValueError(f"RandAugment magnitude must be in [0, 10], got {magnitude}")
+    if not magnitude_std >= 0:
+        raise ValueError(f"RandAugment magnitude std must be >= 0, got {magnitude_std}")
     x = clip.float()
     names = list(_RAND_AUGMENT_OPS)
     for _ in range(num_ops):
         name = names[int(torch.randint(0, len(names), (1,), generator=generator))]
-        x = _RAND_AUGMENT_OPS[name](x, magnitude / 10.0, generator)
+        m = magnitude
+        if math.isinf(magnitude_std):
+            m = _uniform(0.0, magnitude, generator)
+        elif magnitude_std > 0:
+            m = min(10.0, max(0.0, magnitude + magnitude_std * float(torch.randn((), generator=generator))))
+        x = _RAND_AUGMENT_OPS[name](x, m / 10.0, generator)
     return _to_uint8(x) if clip.dtype == torch.uint8 else x.to(clip.dtype)
+
+
+def parse_rand_augment(spec: str) -> tuple[int, float, float] | None:
+    """timm-style ``rand-m9-n2-mstd0.5-inc1`` -> (num_ops, magnitude, magnitude_std); ``none``/empty -> None.
+
+    ``inc1`` is accepted because the operations here already are timm's increasing-severity set (a larger magnitude
+    always means a stronger Solarize/Posterize); any other part (``inc0``, ``w``, ``p``, typos) is an error rather
+    than silently ignored."""
+    text = spec.strip().lower()
+    if text in ("", "none", "false", "off"):
+        return None
+    parts = text.split("-")
+    if parts[0] != "rand":
+        raise ValueError(f"AUG.AUTO_AUGMENT {spec!r}: only RandAugment ('rand-m9-n2...') or 'none' is supported")
+    num_ops, magnitude, std = 2, 9.0, 0.0
+    for part in parts[1:]:
+        try:
+            if part.startswith("mstd"):
+                std = float(part[4:])
+            elif part.startswith("m"):
+                magnitude = float(part[1:])
+            elif part.startswith("n"):
+                num_ops = int(part[1:])
+            elif part != "inc1":
+                raise ValueError(part)
+        except ValueError:
+            raise ValueError(
+                f"AUG.AUTO_AUGMENT {spec!r}: cannot read {part!r} (supported parts: m<magnitude 0-10>, n<ops>, "
+                "mstd<std>, inc1)"
+            ) from None
+    if not (0 <= magnitude <= 10 and num_ops >= 0 and std >= 0):
+        raise ValueError(f"AUG.AUTO_AUGMENT {spec!r}: needs magnitude in [0, 10], n >= 0 and mstd >= 0")
+    return num_ops, magnitude, std
+
+
+# AUG.REMODE (timm RandomErasing): what fills an erased box of the normalised clip
+ERASING_MODES: tuple[str, ...] = ("const", "rand", "pixel")
+
+
+def _erasing_fill(mode: str, shape: tuple[int, int, int], dtype: torch.dtype, generator) -> torch.Tensor:
+    """'const' zeros (the dataset mean after normalisation), 'rand' one standard-normal colour per channel,
+    'pixel' standard-normal noise per pixel; (C, h, w) or (C, 1, 1), broadcast over the box and every frame."""
+    c, h, w = shape
+    if mode == "pixel":
+        return torch.randn((c, h, w), generator=generator, dtype=dtype)
+    if mode == "rand":
+        return torch.randn((c, 1, 1), generator=generator, dtype=dtype)
+    return torch.zeros((c, 1, 1), dtype=dtype)
 
 
 def random_erasing(
@@ -415,28 +479,37 @@ def random_erasing(
     prob: float,
     generator: torch.Generator | None = None,
     *,
+    mode: str = "pixel",
+    count: int = 1,
     area: tuple[float, float] = (0.02, 1 / 3),
     log_ratio: tuple[float, float] = (math.log(0.3), math.log(1 / 0.3)),
 ) -> torch.Tensor:
-    """timm RandomErasing (mode='pixel', one box) on a *normalised* float clip: with probability ``prob`` one
-    box, the same on every frame, is replaced by standard-normal noise. Returns a new tensor."""
+    """timm RandomErasing on a *normalised* float clip: with probability ``prob``, between 1 and ``count`` boxes
+    (uniformly; each box's area range divided by that number, as timm does), each the same on every frame, are
+    filled as ``mode`` says (:data:`ERASING_MODES`). Returns a new tensor."""
     _check_clip(clip)
     if not clip.is_floating_point():
         raise ValueError("random_erasing works on normalised float clips (apply it after normalize)")
+    if mode not in ERASING_MODES:
+        raise ValueError(f"random erasing mode must be one of {', '.join(ERASING_MODES)}, got {mode!r}")
+    if count < 1:
+        raise ValueError(f"random erasing count must be >= 1, got {count}")
     out = clip.clone()
     if prob <= 0 or _rand(generator) >= prob:
         return out
     t, c, h, w = clip.shape
-    for _ in range(10):
-        target = h * w * _uniform(area[0], area[1], generator)
-        aspect = math.exp(_uniform(log_ratio[0], log_ratio[1], generator))
-        eh, ew = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
-        if 0 < eh < h and 0 < ew < w:
-            top = int(torch.randint(0, h - eh + 1, (1,), generator=generator))
-            left = int(torch.randint(0, w - ew + 1, (1,), generator=generator))
-            noise = torch.randn((c, eh, ew), generator=generator, dtype=clip.dtype)
-            out[..., top : top + eh, left : left + ew] = noise  # (C, eh, ew) broadcast over T
-            return out
+    boxes = int(torch.randint(1, count + 1, (1,), generator=generator)) if count > 1 else 1
+    for _ in range(boxes):
+        for _attempt in range(10):
+            target = h * w * _uniform(area[0], area[1], generator) / boxes
+            aspect = math.exp(_uniform(log_ratio[0], log_ratio[1], generator))
+            eh, ew = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+            if 0 < eh < h and 0 < ew < w:
+                top = int(torch.randint(0, h - eh + 1, (1,), generator=generator))
+                left = int(torch.randint(0, w - ew + 1, (1,), generator=generator))
+                # (C, eh, ew) or (C, 1, 1) broadcast over the box on every one of the T frames
+                out[..., top : top + eh, left : left + ew] = _erasing_fill(mode, (c, eh, ew), clip.dtype, generator)
+                break
     return out
 
 
@@ -462,8 +535,11 @@ class TrainTransform:
     color_jitter_prob: float = 0.8
     color_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1)
     grayscale_prob: float = 0.2
-    randaugment: tuple[int, float] | None = None  # (num_ops, magnitude), e.g. (2, 9) for rand-m9-n2
+    # (num_ops, magnitude[, magnitude_std]), e.g. (2, 9) for rand-m9-n2; see parse_rand_augment
+    randaugment: tuple[int, float] | tuple[int, float, float] | None = None
     erasing_prob: float = 0.0
+    erasing_mode: str = "pixel"  # ERASING_MODES
+    erasing_count: int = 1  # at most this many boxes per clip
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
 
@@ -484,10 +560,11 @@ class TrainTransform:
         if self.grayscale_prob > 0 and _rand(generator) < self.grayscale_prob:
             x = grayscale(x)
         if self.randaugment is not None:
-            x = rand_augment(x, self.randaugment[0], self.randaugment[1], generator)
+            std = self.randaugment[2] if len(self.randaugment) == 3 else 0.0
+            x = rand_augment(x, self.randaugment[0], self.randaugment[1], generator, magnitude_std=std)
         out = normalize(x.float(), self.mean, self.std)
         if self.erasing_prob > 0:
-            out = random_erasing(out, self.erasing_prob, generator)
+            out = random_erasing(out, self.erasing_prob, generator, mode=self.erasing_mode, count=self.erasing_count)
         return out
 
 

@@ -127,21 +127,15 @@ def build_model(cfg: Config) -> nn.Module:
     return model
 
 
-def parse_auto_augment(spec: str) -> tuple[int, float] | None:
-    """timm-style ``rand-m9-n2-mstd0.5-inc1`` -> (num_ops, magnitude); ``none``/empty -> None."""
-    spec = spec.strip().lower()
-    if spec in ("", "none", "false", "off"):
-        return None
-    parts = spec.split("-")
-    if parts[0] != "rand":
-        raise ConfigError(f"AUG.AUTO_AUGMENT {spec!r}: only RandAugment ('rand-m9-n2...') or 'none' is supported")
-    num_ops, magnitude = 2, 9.0
-    for part in parts[1:]:
-        if part.startswith("m") and not part.startswith("mstd"):
-            magnitude = float(part[1:])
-        elif part.startswith("n"):
-            num_ops = int(part[1:])
-    return num_ops, magnitude
+def parse_auto_augment(spec: str) -> tuple[int, float, float] | None:
+    """AUG.AUTO_AUGMENT (timm-style ``rand-m9-n2-mstd0.5-inc1``) -> (num_ops, magnitude, magnitude_std); ``none``
+    -> None. Config.validate has checked it with the same parser; a ConfigError here means it was skipped."""
+    from videofocalnet.data.transforms import parse_rand_augment
+
+    try:
+        return parse_rand_augment(spec)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def train_short_side(cfg: Config) -> int:
@@ -178,6 +172,8 @@ def train_transform(cfg: Config):
         grayscale_prob=aug.GRAY_SCALE,
         randaugment=parse_auto_augment(aug.AUTO_AUGMENT),
         erasing_prob=aug.REPROB,
+        erasing_mode=aug.REMODE,
+        erasing_count=aug.RECOUNT,
         mean=_rgb(cfg.DATA.MEAN),
         std=_rgb(cfg.DATA.STD),
     )
@@ -281,7 +277,8 @@ def build_eval_dataset(cfg: Config, list_file: str, *, num_clips: int, num_crops
 
 
 def build_mixup(cfg: Config):
-    """Mixup/cutmix with label smoothing folded into the targets, or None when both alphas are 0."""
+    """Mixup/cutmix with label smoothing folded into the targets, or None when both alphas are 0 and no
+    AUG.CUTMIX_MINMAX is set (a box-size range switches CutMix on, as in timm)."""
     aug = cfg.AUG
     if aug.MIXUP <= 0 and aug.CUTMIX <= 0 and aug.CUTMIX_MINMAX is None:
         return None
@@ -294,4 +291,6 @@ def build_mixup(cfg: Config):
         switch_prob=aug.MIXUP_SWITCH_PROB,
         label_smoothing=aug.LABEL_SMOOTH,
         num_classes=cfg.MODEL.NUM_CLASSES,
+        cutmix_minmax=None if aug.CUTMIX_MINMAX is None else _pair(aug.CUTMIX_MINMAX),
+        mode=aug.MIXUP_MODE,
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterator
@@ -69,8 +70,11 @@ def _choices() -> dict[str, tuple[str, ...]]:
     videofocalnet.engine.config`` stays at 0.07 s for code that only needs the schema (every caller of
     ``load_config`` in this package imports torch next anyway).
     """
+    from videofocalnet.data.decode import BACKENDS
     from videofocalnet.data.loader import SAMPLERS
+    from videofocalnet.data.mixup import MIXUP_MODES
     from videofocalnet.data.sampling import SAMPLING_MODES
+    from videofocalnet.data.transforms import ERASING_MODES
     from videofocalnet.engine.distributed import DEVICES, DIST_BACKENDS
     from videofocalnet.engine.optim import OPTIMIZERS
     from videofocalnet.engine.precision import PRECISIONS
@@ -81,6 +85,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
     return {
         "DATA.SAMPLING": SAMPLING_MODES,
         "DATA.SAMPLER": SAMPLERS,
+        "DATA.BACKEND": BACKENDS,
         "MODEL.INIT": tuple(INIT_SCHEMES),
         # the factorized design is a network of its own, selected by MODEL.TYPE (e.g. video_focalnet_tiny_factorized)
         "MODEL.VARIANT": tuple(v for v in VARIANTS if v != "factorized"),
@@ -91,6 +96,8 @@ def _choices() -> dict[str, tuple[str, ...]]:
         "AMP_OPT_LEVEL": AMP_OPT_LEVELS,
         "DEVICE": DEVICES,
         "DIST_BACKEND": DIST_BACKENDS,
+        "AUG.MIXUP_MODE": MIXUP_MODES,
+        "AUG.REMODE": ERASING_MODES,
     }
 
 
@@ -110,13 +117,16 @@ class DataConfig:
     NUM_CLASSES: int = 0  # 0 -> MODEL.NUM_CLASSES (official default 101 contradicted MODEL's 1000)
     LABEL_LIST: str = ""  # CSV "id,name" with header; relative paths resolve against the config file's folder too
     BATCH_SIZE: int = 128  # per process (per GPU), as in the official code
-    DATA_PATH: str = ""  # official, unused
+    DATA_PATH: str = ""  # official, unused there too: any other value than "" is a ConfigError
     DATASET: str = "imagenet"  # free-form name, used for the run directory and logs
-    IMG_SIZE: int = 224  # official: the size passed to the model; kept equal to INPUT_SIZE (see validate())
+    # official: the size passed to the model. Here the model is built for INPUT_SIZE, so IMG_SIZE must be left at 224
+    # or equal INPUT_SIZE (validate() rejects anything else rather than ignore it)
+    IMG_SIZE: int = 224
     INPUT_SIZE: int = 224  # crop size fed to the network
-    INTERPOLATION: str = "bicubic"  # official, unused by the video pipeline (bilinear resize, as the official code)
-    ZIP_MODE: bool = False  # official, unused
-    CACHE_MODE: str = "part"  # official, unused
+    # official, unused by the official video pipeline too (bilinear resize, as here): only "bicubic" loads
+    INTERPOLATION: str = "bicubic"
+    ZIP_MODE: bool = False  # official, unused there too: only False loads
+    CACHE_MODE: str = "part"  # official, unused there too: only "part" loads (see CACHE_DECODED_MB)
     PIN_MEMORY: bool = True
     NUM_WORKERS: int = 8
     # ours
@@ -151,7 +161,8 @@ class FocalConfig:
     PATCH_NORM: bool | None = None
     FOCAL_LEVELS: list[int] | None = None
     FOCAL_WINDOWS: list[int] | None = None
-    FOCAL_FACTORS: list[int] = field(default_factory=lambda: [2, 2, 2, 2])  # official, never used by the model
+    # official, never used by the official model either (its factor is always 2): only [2, 2, 2, 2] loads
+    FOCAL_FACTORS: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
     USE_CONV_EMBED: bool | None = None
     USE_LAYERSCALE: bool | None = None
     LAYERSCALE_VALUE: float | None = None  # ours (official hard-codes 1e-4)
@@ -163,15 +174,15 @@ class FocalConfig:
 @dataclass
 class ModelConfig:
     TYPE: str = "videofocalnet_tiny"  # official names (videofocalnet_tiny) or registered ones (video_focalnet_tiny)
-    NAME: str = ""  # free-form run name
+    NAME: str = ""  # free-form run name: the run folder output/<DATASET>/<NAME or TYPE>[/<TAG>]
     RESUME: str = ""  # official: checkpoint to resume from (same as --resume)
     NUM_CLASSES: int = 0  # 0 -> DATA.NUM_CLASSES; one of the two must be set
     DROP_RATE: float = 0.0
     DROP_PATH_RATE: float = 0.1
     DROP_PATH_MODE: str = "frame"  # ours: "frame" drops frames independently (official), "video" whole clips
     LABEL_SMOOTHING: float = 0.1  # used only when mixup/cutmix is off (official behaviour)
-    PRETRAINED: bool = False  # official, unused (use TRAIN.PRETRAINED_PATH)
-    SPEC: dict[str, Any] = field(default_factory=dict)  # official free-form node
+    PRETRAINED: bool = False  # official, unused there too: True is a ConfigError (use TRAIN.PRETRAINED_PATH)
+    SPEC: dict[str, Any] = field(default_factory=dict)  # official free-form node nothing reads: must stay empty
     FOCAL: FocalConfig = field(default_factory=FocalConfig)
     TUBELET_SIZE: int = 1
     # ours: the design-space modulation ("parallel" is the published one; "spatial", "joint", "divided"). The
@@ -235,15 +246,24 @@ class TrainConfig:
 @dataclass
 class AugConfig:
     COLOR_JITTER: float = 0.4  # probability of applying colour jitter (official meaning)
-    AUTO_AUGMENT: str = "none"  # official default 'rand-m9-mstd0.5-inc1' was never applied; "none" disables
+    # official default 'rand-m9-mstd0.5-inc1' was never applied; "none" disables. Parts: m (magnitude), n (ops),
+    # mstd (magnitude noise), inc1 (accepted: the operations are timm's increasing set); any other part is an error
+    AUTO_AUGMENT: str = "none"
     REPROB: float = 0.0  # random erasing probability; the official 0.25 default was never applied
+    # random erasing fill as timm's RandomErasing: "const" (zeros = the mean), "rand" (a random colour per box) or
+    # "pixel" (per-pixel noise); RECOUNT: up to this many boxes per clip (1 to RECOUNT, uniformly). Implemented here
+    # (the released code never erased at all); the box is the same on every frame
     REMODE: str = "pixel"
     RECOUNT: int = 1
     MIXUP: float = 0.8  # mixup alpha, mixup/cutmix enabled if > 0
     CUTMIX: float = 1.0
+    # [min, max] CutMix box side as a fraction of the frame's (timm): switches CutMix on with the box size drawn
+    # from this range instead of a Beta(CUTMIX) area; implemented here (the released code never passed it on)
     CUTMIX_MINMAX: list[float] | None = None
     MIXUP_PROB: float = 1.0  # NB: the released code ignores this key (every batch is mixed); we honour it
     MIXUP_SWITCH_PROB: float = 0.5
+    # timm's modes: one mixup/cutmix draw per "batch", per mirrored "pair" of clips, or per "elem"ent; implemented
+    # here (the released code always mixed per batch)
     MIXUP_MODE: str = "batch"
     GRAY_SCALE: float = 0.2
     FLIP_RATIO: float = 0.5
@@ -264,10 +284,10 @@ class AugConfig:
 
 @dataclass
 class TestConfig:
-    CROP: bool = True
+    CROP: bool = True  # official, unused there too (evaluation always crops: NUM_CROP): False is a ConfigError
     NUM_CLIP: int = 1  # views used by per-epoch validation (official: 1 clip x 1 centre crop)
     NUM_CROP: int = 1
-    ONLY_TEST: bool = False
+    ONLY_TEST: bool = False  # official, unused there too: True is a ConfigError (use `videofocalnet eval`)
     # ours
     FINAL_NUM_CLIP: int = 4  # views of `videofocalnet eval` and of the end-of-training evaluation (official 4x3)
     FINAL_NUM_CROP: int = 3
@@ -277,99 +297,45 @@ class TestConfig:
 
 @dataclass
 class Config:
-    BASE: list[str] = field(default_factory=lambda: [""])
+    BASE: list[str] = field(default_factory=lambda: [""])  # files merged first, relative to the file naming them
     DATA: DataConfig = field(default_factory=DataConfig)
     MODEL: ModelConfig = field(default_factory=ModelConfig)
     TRAIN: TrainConfig = field(default_factory=TrainConfig)
     AUG: AugConfig = field(default_factory=AugConfig)
     TEST: TestConfig = field(default_factory=TestConfig)
     AMP_OPT_LEVEL: str = ""  # official apex level; "O1"/"O2" with TRAIN.PRECISION fp32 means fp16 on GPU
-    OUTPUT: str = ""
-    TAG: str = "default"
+    OUTPUT: str = ""  # run folder (--output wins); empty -> output/<DATA.DATASET>/<MODEL.NAME or MODEL.TYPE>[/<TAG>]
+    TAG: str = "default"  # run-folder suffix when not "default" (the official code names the run folder with it too)
     SAVE_FREQ: int = 1  # also keep a weights snapshot every N epochs (0: only last and best)
     PRINT_FREQ: int = 100  # progress-log lines every N steps (JSONL gets every step)
     SEED: int = 0  # process seed is SEED + rank (official)
+    # official switches of its main.py that are subcommands here: only the default False loads (True is a ConfigError
+    # naming what to use instead: `videofocalnet eval`, benchmarks/model_speed.py)
     EVAL_MODE: bool = False
     THROUGHPUT_MODE: bool = False
     DEBUG_MODE: bool = False
-    LOCAL_RANK: int = 0  # official; torchrun's LOCAL_RANK environment variable wins
+    LOCAL_RANK: int = 0  # official; torchrun's LOCAL_RANK environment variable sets the device: only 0 loads
     # ours
     DEVICE: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
     DIST_BACKEND: str = "auto"  # "auto" (nccl on GPU, gloo on CPU), "gloo" or "nccl"
     TENSORBOARD: bool = True  # write TensorBoard scalars when the tensorboard package is installed
 
     def validate(self) -> Config:
-        """Cross-field checks that a single key's type cannot express."""
+        """Every value checked when the config is built, so that a bad one is a one-line ConfigError naming the key,
+        the value and what is allowed, not NaN losses or a traceback deep inside training.
+
+        Groups run in order, each only after the previous passed (the cross-field checks divide by
+        MODEL.TUBELET_SIZE, for instance): finite numbers, single-key ranges, cross-field rules, enumerated values,
+        then keys that are accepted only at their official default because nothing here implements them.
+        """
         if self.MODEL.NUM_CLASSES == 0:
             self.MODEL.NUM_CLASSES = self.DATA.NUM_CLASSES
         if self.DATA.NUM_CLASSES == 0:
             self.DATA.NUM_CLASSES = self.MODEL.NUM_CLASSES
-        allowed = _choices()
-
-        def choice(key: str, value: str, extra: str = "", *, lower: bool = False) -> tuple[bool, str]:
-            ok = (value.lower() if lower else value) in allowed[key]
-            return ok, f"{key} must be {_either(allowed[key])}, got {value!r}{extra}"
-
-        checks: list[tuple[bool, str]] = [
-            (self.DATA.NUM_FRAMES >= 1, f"DATA.NUM_FRAMES must be >= 1, got {self.DATA.NUM_FRAMES}"),
-            (self.DATA.BATCH_SIZE >= 1, f"DATA.BATCH_SIZE must be >= 1, got {self.DATA.BATCH_SIZE}"),
-            (self.DATA.CACHE_DECODED_MB >= 0, f"DATA.CACHE_DECODED_MB must be >= 0, got {self.DATA.CACHE_DECODED_MB}"),
-            (self.MODEL.NUM_CLASSES >= 0, f"MODEL.NUM_CLASSES must be >= 0, got {self.MODEL.NUM_CLASSES}"),
-            (
-                self.DATA.NUM_CLASSES == self.MODEL.NUM_CLASSES,
-                f"DATA.NUM_CLASSES ({self.DATA.NUM_CLASSES}) != MODEL.NUM_CLASSES ({self.MODEL.NUM_CLASSES})",
-            ),
-            (
-                self.DATA.NUM_FRAMES % self.MODEL.TUBELET_SIZE == 0,
-                f"DATA.NUM_FRAMES ({self.DATA.NUM_FRAMES}) must be a multiple of MODEL.TUBELET_SIZE "
-                f"({self.MODEL.TUBELET_SIZE})",
-            ),
-            choice("DATA.SAMPLING", self.DATA.SAMPLING),
-            (
-                self.DATA.SAMPLER in allowed["DATA.SAMPLER"],
-                f"DATA.SAMPLER must be one of {', '.join(allowed['DATA.SAMPLER'])}, got {self.DATA.SAMPLER!r}",
-            ),
-            (
-                self.DATA.SAMPLER != "class_balanced_both_ways" or bool(self.AUG.REVERSE_PAIRS),
-                "DATA.SAMPLER class_balanced_both_ways needs AUG.REVERSE_PAIRS "
-                "(the dataset's time-reversal class pairs)",
-            ),
-            choice("MODEL.INIT", self.MODEL.INIT),
-            choice(
-                "MODEL.VARIANT",
-                self.MODEL.VARIANT,
-                " (the factorized design is a model of its own: set MODEL.TYPE to e.g. video_focalnet_tiny_factorized)"
-                if self.MODEL.VARIANT == "factorized"
-                else "",
-            ),
-            choice("MODEL.DROP_PATH_MODE", self.MODEL.DROP_PATH_MODE),
-            choice("TRAIN.OPTIMIZER.NAME", self.TRAIN.OPTIMIZER.NAME, lower=True),
-            choice("TRAIN.LR_SCHEDULER.NAME", self.TRAIN.LR_SCHEDULER.NAME),
-            choice("TRAIN.PRECISION", self.TRAIN.PRECISION),
-            choice("AMP_OPT_LEVEL", self.AMP_OPT_LEVEL),
-            (self.TRAIN.ACCUMULATION_STEPS >= 0, "TRAIN.ACCUMULATION_STEPS must be >= 0"),
-            (
-                self.TRAIN.WARMUP_EPOCHS <= self.TRAIN.EPOCHS,
-                f"TRAIN.WARMUP_EPOCHS ({self.TRAIN.WARMUP_EPOCHS}) > TRAIN.EPOCHS ({self.TRAIN.EPOCHS})",
-            ),
-            (
-                self.TEST.NUM_CROP in (1, 3) and self.TEST.FINAL_NUM_CROP in (1, 3),
-                "TEST.NUM_CROP and TEST.FINAL_NUM_CROP must be 1 or 3",
-            ),
-            (self.TEST.NUM_CLIP >= 1 and self.TEST.FINAL_NUM_CLIP >= 1, "TEST.NUM_CLIP values must be >= 1"),
-            choice("DEVICE", self.DEVICE),
-            choice("DIST_BACKEND", self.DIST_BACKEND),
-            (0.0 <= self.TRAIN.EMA.DECAY < 1.0, f"TRAIN.EMA.DECAY must be in [0, 1), got {self.TRAIN.EMA.DECAY}"),
-            (len(self.DATA.MEAN) == 3 and len(self.DATA.STD) == 3, "DATA.MEAN and DATA.STD need 3 values"),
-            (0.0 <= self.AUG.REVERSE_PROB <= 1.0, f"AUG.REVERSE_PROB must be in [0, 1], got {self.AUG.REVERSE_PROB}"),
-            (
-                self.AUG.REVERSE_PROB == 0.0 or bool(self.AUG.REVERSE_PAIRS),
-                "AUG.REVERSE_PROB > 0 needs AUG.REVERSE_PAIRS (the dataset's time-reversal class pairs)",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        for group in (_finite_checks, _range_checks, _cross_checks, _choice_checks, _unsupported_checks):
+            for ok, message in group(self):
+                if not ok:
+                    raise ConfigError(message)
         return self
 
     @property
@@ -382,6 +348,301 @@ class Config:
         if self.TRAIN.PRECISION == "fp32" and self.AMP_OPT_LEVEL in ("O1", "O2"):
             return "fp16"
         return self.TRAIN.PRECISION
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------------------------------------------------------
+
+Check = tuple[bool, str]  # (passes, the one-line message when it does not)
+
+
+def _finite_checks(cfg: Config) -> list[Check]:
+    """NaN/inf in any float key or float list (``--opts TRAIN.BASE_LR nan`` parses as a float)."""
+    out: list[Check] = []
+    for key in all_keys():
+        value = get_value(cfg, key)
+        items = value if isinstance(value, list) else [value]
+        bad = [v for v in items if isinstance(v, float) and not math.isfinite(v)]
+        out.append((not bad, f"{key} must be a finite number, got {value!r}"))
+    return out
+
+
+def _bound(cfg: Config, key: str, low: float | None = None, high: float | None = None, *, open_: str = "") -> Check:
+    """``key``'s value (each element of a list; None passes: "the architecture's value") within [low, high];
+    ``open_`` holds "l" and/or "h" for an open end."""
+    value = get_value(cfg, key)
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    ok = all(
+        (low is None or (v > low if "l" in open_ else v >= low))
+        and (high is None or (v < high if "h" in open_ else v <= high))
+        for v in items
+    )
+    lo, hi = (f"{x:g}" if isinstance(x, float) else str(x) for x in (low, high))
+    if low is not None and high is not None:
+        allowed = f"in {'(' if 'l' in open_ else '['}{lo}, {hi}{')' if 'h' in open_ else ']'}"
+    elif low is not None:
+        allowed = f"{'>' if 'l' in open_ else '>='} {lo}"
+    else:
+        allowed = f"{'<' if 'h' in open_ else '<='} {hi}"
+    return ok, f"{key} must be {'all ' if isinstance(value, list) else ''}{allowed}, got {value!r}"
+
+
+# (keys, low, high, open ends): single-key ranges; "where 0 is meaningful" is spelled out in the field comments
+_RANGES: list[tuple[tuple[str, ...], float | None, float | None, str]] = [
+    (
+        (
+            "AUG.COLOR_JITTER",
+            "AUG.REPROB",
+            "AUG.MIXUP_PROB",
+            "AUG.MIXUP_SWITCH_PROB",
+            "AUG.GRAY_SCALE",
+            "AUG.FLIP_RATIO",
+            "AUG.REVERSE_PROB",
+            "DATA.MAX_BAD_FRACTION",
+        ),
+        0.0,
+        1.0,
+        "",
+    ),  # probabilities
+    (
+        (
+            "MODEL.LABEL_SMOOTHING",
+            "AUG.LABEL_SMOOTH",
+            "MODEL.DROP_RATE",
+            "MODEL.DROP_PATH_RATE",
+            "TRAIN.EMA.DECAY",
+            "TRAIN.OPTIMIZER.MOMENTUM",
+            "TRAIN.OPTIMIZER.BETAS",
+        ),
+        0.0,
+        1.0,
+        "h",
+    ),  # 1 would leave no signal (smoothing, dropping) or never move (EMA, momentum)
+    (
+        (
+            "TRAIN.BASE_LR",
+            "TRAIN.OPTIMIZER.EPS",
+            "TRAIN.LR_SCHEDULER.DECAY_RATE",
+            "DATA.STD",
+            "MODEL.FOCAL.MLP_RATIO",
+            "MODEL.FOCAL.LAYERSCALE_VALUE",
+            "AUG.RATIO",
+        ),
+        0.0,
+        None,
+        "l",
+    ),
+    (
+        (
+            "TRAIN.WARMUP_LR",
+            "TRAIN.MIN_LR",
+            "TRAIN.WEIGHT_DECAY",
+            "TRAIN.CLIP_GRAD",
+            "AUG.MIXUP",
+            "AUG.CUTMIX",
+            "AUG.BRIGHTNESS",
+            "AUG.CONTRAST",
+            "AUG.SATURATION",
+        ),
+        0.0,
+        None,
+        "",
+    ),
+    (("AUG.HUE",), 0.0, 0.5, ""),
+    (("AUG.SCALE",), 0.0, 1.0, "l"),
+    (("AUG.CUTMIX_MINMAX",), 0.0, 1.0, ""),
+    (
+        (
+            "DATA.NUM_FRAMES",
+            "DATA.BATCH_SIZE",
+            "DATA.INPUT_SIZE",
+            "DATA.IMG_SIZE",
+            "MODEL.TUBELET_SIZE",
+            "TRAIN.EPOCHS",
+            "TRAIN.LR_SCHEDULER.DECAY_EPOCHS",
+            "AUG.FRAME_INTERVAL",
+            "AUG.RECOUNT",
+            "MODEL.FOCAL.PATCH_SIZE",
+            "MODEL.FOCAL.IN_CHANS",
+            "MODEL.FOCAL.EMBED_DIM",
+            "MODEL.FOCAL.DEPTHS",
+            "MODEL.FOCAL.FOCAL_LEVELS",
+            "MODEL.FOCAL.FOCAL_WINDOWS",
+        ),
+        1,
+        None,
+        "",
+    ),
+    (
+        (
+            "DATA.NUM_CLASSES",
+            "MODEL.NUM_CLASSES",
+            "DATA.NUM_WORKERS",
+            "DATA.SHORT_SIDE",
+            "DATA.CACHE_DECODED_MB",
+            "TRAIN.START_EPOCH",
+            "TRAIN.WARMUP_EPOCHS",
+            "TRAIN.ACCUMULATION_STEPS",
+            "TRAIN.CHECKPOINT_EVERY_STEPS",
+            "TRAIN.EVAL_FREQ",
+            "TEST.BATCH_SIZE",
+            "TEST.SHORT_SIDE",
+            "SAVE_FREQ",
+            "PRINT_FREQ",
+        ),
+        0,
+        None,
+        "",
+    ),
+    (("SEED",), 0, 2**32 - 1, ""),
+]
+
+# keys whose value is a fixed-length list: the transforms and optimizer read exactly these many values
+_LENGTHS = {"DATA.MEAN": 3, "DATA.STD": 3, "AUG.SCALE": 2, "AUG.RATIO": 2, "TRAIN.OPTIMIZER.BETAS": 2}
+
+
+def _range_checks(cfg: Config) -> list[Check]:
+    out: list[Check] = []
+    for key, n in _LENGTHS.items():
+        value = get_value(cfg, key)
+        out.append((len(value) == n, f"{key} needs {n} values, got {value!r}"))
+    for keys, low, high, open_ in _RANGES:
+        out.extend(_bound(cfg, key, low, high, open_=open_) for key in keys)
+    minmax = cfg.AUG.CUTMIX_MINMAX
+    out.append(
+        (
+            minmax is None or (len(minmax) == 2 and minmax[0] < minmax[1]),
+            f"AUG.CUTMIX_MINMAX must be null or [min, max] box-size ratios with 0 <= min < max <= 1, got {minmax!r}",
+        )
+    )
+    for key in ("AUG.SCALE", "AUG.RATIO"):
+        lo, hi = get_value(cfg, key)
+        out.append((lo <= hi, f"{key} must be [min, max] with min <= max, got {[lo, hi]}"))
+    return out
+
+
+def _views_check(key: str, clips: int, crops: int) -> Check:
+    """TEST.NUM_CLIP x NUM_CROP and the FINAL_ pair obey the bound ``--views`` does (data.sampling.parse_views)."""
+    from videofocalnet.data.sampling import parse_views
+
+    try:
+        parse_views(f"{clips}x{crops}")
+    except ValueError as exc:
+        return False, f"{key}_CLIP x {key}_CROP: {exc}"
+    return True, ""
+
+
+def _cross_checks(cfg: Config) -> list[Check]:
+    data, model, train = cfg.DATA, cfg.MODEL, cfg.TRAIN
+    return [
+        (
+            data.NUM_CLASSES == model.NUM_CLASSES,
+            f"DATA.NUM_CLASSES ({data.NUM_CLASSES}) != MODEL.NUM_CLASSES ({model.NUM_CLASSES})",
+        ),
+        (
+            data.NUM_FRAMES % model.TUBELET_SIZE == 0,
+            f"DATA.NUM_FRAMES ({data.NUM_FRAMES}) must be a multiple of MODEL.TUBELET_SIZE ({model.TUBELET_SIZE})",
+        ),
+        (
+            train.WARMUP_EPOCHS <= train.EPOCHS,
+            f"TRAIN.WARMUP_EPOCHS ({train.WARMUP_EPOCHS}) > TRAIN.EPOCHS ({train.EPOCHS})",
+        ),
+        (
+            train.START_EPOCH < train.EPOCHS,
+            f"TRAIN.START_EPOCH ({train.START_EPOCH}) must be < TRAIN.EPOCHS ({train.EPOCHS}): nothing would train",
+        ),
+        (
+            data.IMG_SIZE in (224, data.INPUT_SIZE),
+            f"DATA.IMG_SIZE ({data.IMG_SIZE}) must equal DATA.INPUT_SIZE ({data.INPUT_SIZE}): the model is built "
+            "for the crop size; set DATA.INPUT_SIZE only",
+        ),
+        (
+            cfg.TEST.SHORT_SIDE == 0 or cfg.TEST.SHORT_SIDE >= data.INPUT_SIZE,
+            f"TEST.SHORT_SIDE ({cfg.TEST.SHORT_SIDE}) must be 0 (automatic) or >= DATA.INPUT_SIZE "
+            f"({data.INPUT_SIZE}): the eval crops are cut from the resized frame",
+        ),
+        _views_check("TEST.NUM", cfg.TEST.NUM_CLIP, cfg.TEST.NUM_CROP),
+        _views_check("TEST.FINAL_NUM", cfg.TEST.FINAL_NUM_CLIP, cfg.TEST.FINAL_NUM_CROP),
+        (
+            data.SAMPLER != "class_balanced_both_ways" or bool(cfg.AUG.REVERSE_PAIRS),
+            "DATA.SAMPLER class_balanced_both_ways needs AUG.REVERSE_PAIRS (the dataset's time-reversal class pairs)",
+        ),
+        (
+            cfg.AUG.REVERSE_PROB == 0.0 or bool(cfg.AUG.REVERSE_PAIRS),
+            "AUG.REVERSE_PROB > 0 needs AUG.REVERSE_PAIRS (the dataset's time-reversal class pairs)",
+        ),
+    ]
+
+
+def _choice_checks(cfg: Config) -> list[Check]:
+    allowed = _choices()
+
+    def choice(key: str, extra: str = "", *, lower: bool = False) -> Check:
+        value = get_value(cfg, key)
+        ok = (value.lower() if lower else value) in allowed[key]
+        return ok, f"{key} must be {_either(allowed[key])}, got {value!r}{extra}"
+
+    from videofocalnet.data.transforms import parse_rand_augment
+
+    try:
+        parse_rand_augment(cfg.AUG.AUTO_AUGMENT)
+        augment: Check = (True, "")
+    except ValueError as exc:
+        augment = (False, str(exc))
+    factorized = cfg.MODEL.VARIANT == "factorized"
+    return [
+        choice("DATA.SAMPLING"),
+        choice("DATA.BACKEND"),
+        (
+            cfg.DATA.SAMPLER in allowed["DATA.SAMPLER"],
+            f"DATA.SAMPLER must be one of {', '.join(allowed['DATA.SAMPLER'])}, got {cfg.DATA.SAMPLER!r}",
+        ),
+        choice("MODEL.INIT"),
+        choice(
+            "MODEL.VARIANT",
+            " (the factorized design is a model of its own: set MODEL.TYPE to e.g. video_focalnet_tiny_factorized)"
+            if factorized
+            else "",
+        ),
+        choice("MODEL.DROP_PATH_MODE"),
+        choice("TRAIN.OPTIMIZER.NAME", lower=True),
+        choice("TRAIN.LR_SCHEDULER.NAME"),
+        choice("TRAIN.PRECISION"),
+        choice("AMP_OPT_LEVEL"),
+        choice("DEVICE"),
+        choice("DIST_BACKEND"),
+        choice("AUG.MIXUP_MODE"),
+        choice("AUG.REMODE"),
+        augment,
+    ]
+
+
+# Official keys nothing here implements, accepted only at their official default (every official YAML and the
+# complete official config stored in released checkpoints keep loading); any other value is an error, not ignored.
+_UNSUPPORTED: dict[str, tuple[Any, str]] = {
+    "DATA.DATA_PATH": ("", "the official code ignores it too; the videos are DATA.ROOT + the list files' paths"),
+    "DATA.INTERPOLATION": ("bicubic", "the official code ignores it too; frames are resized bilinearly"),
+    "DATA.ZIP_MODE": (False, "the official code ignores it too; videos are read from files"),
+    "DATA.CACHE_MODE": ("part", "the official code ignores it too; DATA.CACHE_DECODED_MB caches decoded videos"),
+    "MODEL.PRETRAINED": (False, "the official code ignores it too; set TRAIN.PRETRAINED_PATH to a weights file"),
+    "MODEL.SPEC": ({}, "the official code ignores it too"),
+    "MODEL.FOCAL.FOCAL_FACTORS": ([2, 2, 2, 2], "the official model ignores it too (the factor is always 2)"),
+    "TEST.CROP": (True, "the official code ignores it too; evaluation always crops, see TEST.NUM_CROP"),
+    "TEST.ONLY_TEST": (False, "the official code ignores it too; test with `videofocalnet eval`"),
+    "EVAL_MODE": (False, "evaluate with `videofocalnet eval --checkpoint FILE` instead"),
+    "THROUGHPUT_MODE": (False, "measure speed with benchmarks/model_speed.py instead"),
+    "DEBUG_MODE": (False, "the official code ignores it too"),
+    "LOCAL_RANK": (0, "torchrun's LOCAL_RANK environment variable sets the device"),
+}
+
+
+def _unsupported_checks(cfg: Config) -> list[Check]:
+    out: list[Check] = []
+    for key, (default, why) in _UNSUPPORTED.items():
+        value = get_value(cfg, key)
+        out.append((value == default, f"{key} {value!r} is not supported by videofocalnet ({why}); remove it"))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------------------

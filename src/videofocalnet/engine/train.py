@@ -109,12 +109,13 @@ class TrainCallback:
 
 
 def resolve_run_dir(cfg: Config, output: str | os.PathLike[str] | None) -> Path:
-    """``--output`` > ``OUTPUT`` > ``output/<DATASET>/<MODEL.NAME or MODEL.TYPE>``."""
+    """``--output`` > ``OUTPUT`` > ``output/<DATASET>/<MODEL.NAME or MODEL.TYPE>[/<TAG>]`` (TAG when not "default")."""
     if output:
         return Path(output)
     if cfg.OUTPUT:
         return Path(cfg.OUTPUT)
-    return Path("output") / cfg.DATA.DATASET / (cfg.MODEL.NAME or cfg.MODEL.TYPE)
+    run = Path("output") / cfg.DATA.DATASET / (cfg.MODEL.NAME or cfg.MODEL.TYPE)
+    return run if cfg.TAG == "default" else run / cfg.TAG
 
 
 class TrainingInterrupted(KeyboardInterrupt):
