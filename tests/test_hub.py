@@ -107,3 +107,11 @@ def test_zoo_name_from_the_cache_offline(tmp_path: Path, cache: Path, official_d
     assert len(lines) == 2 and all(line.split("  ", 2)[-1].strip() in class_names("kinetics400") for line in lines)
     assert main(["predict", str(video), "--checkpoint", "video_focalnet_tiny.k4OO"]) == 2
     assert "did you mean video_focalnet_tiny.k400" in capsys.readouterr().err
+
+
+def test_torch_hub_load_from_a_checkout(tmp_path: Path) -> None:
+    path = save_tiny_checkpoint(tmp_path / "tiny.safetensors", seed=6)
+    repo = Path(__file__).resolve().parents[1]
+    model = torch.hub.load(str(repo), "video_focalnet_tiny", source="local", pretrained=str(path), trust_repo=True)
+    expected = read_checkpoint(path).state_dict
+    assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())

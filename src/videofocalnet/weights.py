@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,6 @@ def save_weights(
     """Write a model's (or a state dict's) weights as one ``.safetensors`` file whose metadata embeds the config
     needed to rebuild it (``create_model(model_name, **model_kwargs)``, plus ``extra`` at the top level), and
     ``<stem>.json`` with the same JSON for humans."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     config = {"format_version": FORMAT_VERSION, "model_name": model_name, "model_kwargs": _jsonable(dict(model_kwargs))}
     if extra:
@@ -180,9 +179,25 @@ def save_weights(
     state = weights.state_dict() if isinstance(weights, nn.Module) else weights
     # safetensors refuses shared or non-contiguous storage: give every tensor its own contiguous copy
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={METADATA_KEY: text}))
+    atomic_write(path, lambda tmp: _save_safetensors(tensors, tmp, {METADATA_KEY: text}))
     atomic_write_text(path.with_suffix(".json"), text + "\n")
     return path
+
+
+def _save_safetensors(tensors: dict[str, torch.Tensor], tmp: str, metadata: dict[str, str]) -> None:
+    """safetensors reports I/O failures as SafetensorError("... (os error 28)"): give them back their errno, so a
+    full disk or a read-only folder reads as one (``videofocalnet.cli`` names both)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+    except SafetensorError as exc:
+        match = re.search(r"os error (\d+)", str(exc))
+        if match is None:
+            raise
+        code = int(match.group(1))
+        raise OSError(code, os.strerror(code), tmp) from None
 
 
 def read_metadata(path: str | os.PathLike) -> dict | None:

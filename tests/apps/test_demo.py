@@ -25,14 +25,14 @@ def test_the_demo_config_ships_inside_the_package():
         assert path == Path("elsewhere.yaml")
 
 
-@pytest.mark.slow
-@pytest.mark.usefixtures("one_torch_thread")
 def _short_demo_args(out) -> list[str]:
     """A one-epoch demo on 2 videos per class, in this process (no data workers)."""
     rest = "--videos-per-class 2 --val-per-class 1 --epochs 1 --no-progress --opts DATA.NUM_WORKERS 0 DATA.BATCH_SIZE 4"
     return ["demo", "--out", str(out), *rest.split()]
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
 def test_short_demo_writes_a_complete_report(tmp_path, capsys):
     out = tmp_path / "demo"
     rc = main(_short_demo_args(out))

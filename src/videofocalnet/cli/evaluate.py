@@ -45,11 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
+    from videofocalnet.cli._checks import check_positive, check_writable_dir
     from videofocalnet.data.sampling import parse_views
     from videofocalnet.engine.config import apply_opts, config_from_dict, load_config
     from videofocalnet.engine.evaluate import run_evaluation
     from videofocalnet.hub import local_path, read_checkpoint
 
+    check_positive(args.batch_size, "--batch-size")
+    check_writable_dir(args.output, "--output")
     checkpoint = local_path(args.checkpoint, progress=not args.no_progress)  # a zoo name or URL: downloaded once
     if args.cfg:
         cfg = load_config(args.cfg, args.opts)

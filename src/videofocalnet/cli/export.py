@@ -25,7 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from videofocalnet.cli._checks import check_positive, check_writable_file
     from videofocalnet.inference.export import ExportVerificationError, export_checkpoint
+
+    check_positive(args.frames, "--frames")
+    check_positive(args.size, "--size")
+    check_writable_file(args.out, "--out")
 
     try:
         result = export_checkpoint(

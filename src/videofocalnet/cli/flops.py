@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 PUBLISHED = ("video_focalnet_tiny", "video_focalnet_small", "video_focalnet_base")
 
@@ -28,13 +29,16 @@ def run(args: argparse.Namespace) -> int:
     names = [args.model] if args.model else list(PUBLISHED)
     for name in names:
         if not is_model(name):
-            print(f"error: unknown model {name!r}; registered: {', '.join(list_models())}")
+            print(f"error: unknown model {name!r}; registered: {', '.join(list_models())}", file=sys.stderr)
             return 2
     if args.frames < 1 or args.frames % args.tubelet:
-        print(f"error: --frames ({args.frames}) must be a positive multiple of --tubelet ({args.tubelet})")
+        print(
+            f"error: --frames ({args.frames}) must be a positive multiple of --tubelet ({args.tubelet})",
+            file=sys.stderr,
+        )
         return 2
     if args.size < 32:
-        print(f"error: --size must be at least 32, got {args.size}")
+        print(f"error: --size must be at least 32, got {args.size}", file=sys.stderr)
         return 2
     reports = []
     for name in names:

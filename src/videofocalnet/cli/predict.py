@@ -47,12 +47,17 @@ def _print_prediction(path: str, topk: list[tuple[str, float]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from videofocalnet.cli._checks import check_device, check_positive, check_writable_dir, check_writable_file
     from videofocalnet.data.sampling import parse_views
     from videofocalnet.inference.classifier import VideoClassifier, expand_video_paths
 
-    if args.topk < 1:
-        print(f"error: --topk must be >= 1, got {args.topk}", file=sys.stderr)
-        return 2
+    check_positive(args.batch_size, "--batch-size")
+    check_positive(args.topk, "--topk")
+    check_device(args.device)
+    check_writable_file(args.json, "--json")
+    check_writable_file(args.csv, "--csv")
+    if args.window is not None:
+        check_writable_dir(args.out_dir, "--out-dir")
     if args.stride is not None and args.window is None:
         print("error: --stride needs --window", file=sys.stderr)
         return 2

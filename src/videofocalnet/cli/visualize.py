@@ -23,10 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from videofocalnet.cli._checks import check_device, check_writable_dir
     from videofocalnet.data.decode import DecodeError
     from videofocalnet.inference.classifier import VideoClassifier
     from videofocalnet.inference.visualize import visualize_video
 
+    check_device(args.device)
+    check_writable_dir(args.out, "--out")
     classifier = VideoClassifier.from_checkpoint(args.checkpoint, labels=args.labels, device=args.device)
     try:
         result = visualize_video(classifier, args.video, layers=args.layers, out_dir=args.out, animation=args.animation)

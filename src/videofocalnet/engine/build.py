@@ -208,6 +208,8 @@ def eval_transform(cfg: Config, num_crops: int):
 def _require_file(path: str, key: str) -> str:
     if not path:
         raise ConfigError(f"{key} is empty: set it in the config or with --opts {key} PATH")
+    if Path(path).is_dir():
+        raise ConfigError(f"{key}: {path} is a folder; give the annotation list file inside it")
     if not Path(path).is_file():
         raise FileNotFoundError(f"{key}: list file not found: {path}")
     return path

@@ -97,7 +97,11 @@ def load_training_state(path: str | Path, map_location: str | torch.device = "cp
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError or RuntimeError variants
-        raise ValueError(f"{path}: not a readable training checkpoint ({type(exc).__name__}: {exc})") from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ValueError(
+            f"{path}: not a resumable last.pt ({reason}); to start from released or exported weights set "
+            "TRAIN.PRETRAINED_PATH instead"
+        ) from None
     if not isinstance(state, dict) or "model" not in state:
         raise ValueError(f"{path}: training checkpoint lacks a 'model' entry")
     return state

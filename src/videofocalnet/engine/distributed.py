@@ -53,7 +53,7 @@ def init_distributed(*, device: str = "auto", backend: str = "auto") -> DistInfo
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("DEVICE is 'cuda' but torch.cuda.is_available() is False")
+        raise ValueError("DEVICE is 'cuda' but CUDA is not available on this machine; set DEVICE cpu (or auto)")
     if use_cuda:
         torch.cuda.set_device(local_rank)
         dev = torch.device("cuda", local_rank)

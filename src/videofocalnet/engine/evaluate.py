@@ -25,6 +25,7 @@ from videofocalnet.engine import build
 from videofocalnet.engine.config import Config
 from videofocalnet.engine.distributed import DistInfo, cleanup, init_distributed
 from videofocalnet.engine.precision import autocast_context, eval_precision
+from videofocalnet.models.convert import CheckpointMismatchError
 from videofocalnet.models.cpu import optimize_for_inference
 from videofocalnet.weights import load_pretrained, load_weights
 
@@ -303,7 +304,13 @@ def _load_eval_weights(model: nn.Module, checkpoint: str | os.PathLike[str], *, 
             if "ema_state_dict" not in meta:
                 raise ValueError(f"{path}: --ema asked for EMA weights but the checkpoint has none")
             weights = meta["ema_state_dict"]
-        model.load_state_dict(weights, strict=True)
+        try:
+            model.load_state_dict(weights, strict=True)
+        except RuntimeError as exc:  # missing/unexpected keys or other shapes
+            detail = (str(exc).strip().splitlines()[1:2] or [""])[0].strip()[:160]
+            raise CheckpointMismatchError(
+                f"{path} does not fit the model the config builds ({detail}); pass the run's own --cfg"
+            ) from None
         return "ema" if use_ema else "model"
     load_pretrained(model, path, strict_head=True)
     return "converted"

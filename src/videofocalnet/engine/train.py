@@ -30,7 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from videofocalnet.atomic import remove_stale_temp_files
-from videofocalnet.data.dataset import BadVideoTracker
+from videofocalnet.data.dataset import BadVideoTracker, TooManyBadVideosError
 from videofocalnet.data.loader import ResumableSampler, build_loader
 from videofocalnet.download import resolve_weights
 from videofocalnet.engine import build
@@ -602,8 +602,9 @@ def _next_good_batch(batches: Iterator[dict[str, Any]], tracker: BadVideoTracker
         try:
             batch = next(batches)
         except StopIteration:
-            raise RuntimeError(
-                "ran out of training batches: too many unreadable videos at the end of the epoch"
+            raise TooManyBadVideosError(
+                f"ran out of training batches: {tracker.bad} of {tracker.seen} videos seen were unreadable "
+                "(run videofocalnet check-data on the training list)"
             ) from None
         tracker.update(int(batch["label"].shape[0]), batch.get("bad", []))
         if batch["video"] is not None:
