@@ -101,7 +101,7 @@ def mounts(tmp_path_factory) -> dict[str, Path]:
         yield {"read_only": ro, "full": full}
     finally:
         for path in mounted:
-            subprocess.run(["umount", str(path)], capture_output=True)
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
 E = dict[str, Path]
@@ -325,3 +325,29 @@ def test_the_console_entry_point_and_debug(env: E) -> None:
     _assert_one_line(proc.stderr, "truncated or corrupt", "process")
     debug = subprocess.run([*cmd, "--debug"], capture_output=True, text=True, timeout=120)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_a_full_disk_keeps_the_last_good_checkpoint(env: E, tmp_path: Path, capsys) -> None:
+    """One epoch fits; the disk then fills up; the next epoch's checkpoint write fails with one line and last.pt is
+    still the first epoch's, loadable, with no temp file beside it."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], capture_output=True)
+    if proc.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.decode().strip()})")
+    try:
+        run = disk / "run"
+        assert main(["train", "--cfg", str(env["cfg"]), "--output", str(run), "--no-progress"]) == 0
+        before = torch.load(run / "last.pt", weights_only=True)
+        free = __import__("shutil").disk_usage(disk).free
+        (disk / "filler").write_bytes(bytes(max(0, free - 16 * 1024)))
+        capsys.readouterr()
+        argv = ["train", "--cfg", str(env["cfg"]), "--output", str(run), "--no-progress", "--opts", "TRAIN.EPOCHS", "2"]
+        assert main(argv) == 2
+        _assert_one_line(capsys.readouterr().err, "disk is full", "full disk")
+        after = torch.load(run / "last.pt", weights_only=True)
+        assert after["progress"] == before["progress"]
+        assert all(torch.equal(after["model"][k], v) for k, v in before["model"].items())
+        assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

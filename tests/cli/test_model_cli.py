@@ -50,7 +50,7 @@ def test_flops_table_lists_published_models() -> None:
         (row,) = [line for line in proc.stdout.splitlines() if line.startswith(name)]
         assert params in row
     bad = _cli("flops", "--model", "video_focalnet_tinny")
-    assert bad.returncode == 2 and "unknown model" in bad.stdout
+    assert bad.returncode == 2 and "unknown model" in bad.stderr
 
 
 def test_convert_released_checkpoint(tmp_path: Path, reference_dir: Path) -> None:

@@ -67,7 +67,7 @@ def test_training_state_is_weights_only_and_restores_rng(tmp_path):
 def test_load_training_state_rejects_garbage(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="bad.pt: not a readable training checkpoint"):
+    with pytest.raises(ValueError, match="bad.pt: not a resumable last.pt"):
         load_training_state(bad)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_training_state(tmp_path / "missing.pt")

@@ -616,7 +616,7 @@ def test_official_yamls_and_the_full_official_config_load(official_dir):
     "key, text",
     [
         ("TRAIN.BASE_LR", "nan"),
-        ("TRAIN.BASE_LR", "0"),
+        ("TRAIN.BASE_LR", "-0.1"),
         ("TRAIN.MIN_LR", "-inf"),
         ("DATA.STD", "[0, 0, 0]"),
         ("DATA.STD", "[58.4, .nan, 57.4]"),

@@ -16,6 +16,7 @@ file, never a torn one.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -85,9 +86,25 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+def _torch_save(state: dict[str, Any], tmp: str) -> None:
+    """``torch.save``, whose zip writer reports a failed write as RuntimeError("[enforce fail at inline_container.cc]
+    ... unexpected pos"): turned back into the OSError it was (a full disk, usually), so it reads as one."""
+    try:
+        torch.save(state, tmp)
+    except RuntimeError as exc:
+        if "inline_container" not in str(exc) and "file write failed" not in str(exc):
+            raise
+        import errno
+        import shutil
+
+        full = shutil.disk_usage(Path(tmp).parent).free < 1024 * 1024
+        code = errno.ENOSPC if full else errno.EIO
+        raise OSError(code, os.strerror(code), tmp) from None
+
+
 def save_training_state(path: str | Path, state: dict[str, Any]) -> Path:
     """Atomically ``torch.save`` a dict of tensors and primitives (checked: it must reload with weights_only)."""
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return atomic_write(path, lambda tmp: _torch_save(state, tmp))
 
 
 def load_training_state(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -98,6 +115,8 @@ def load_training_state(path: str | Path, map_location: str | torch.device = "cp
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError or RuntimeError variants
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        if "Weights only load failed" in reason:
+            reason = "it holds more than tensors, or is not a torch file"
         raise ValueError(
             f"{path}: not a resumable last.pt ({reason}); to start from released or exported weights set "
             "TRAIN.PRETRAINED_PATH instead"

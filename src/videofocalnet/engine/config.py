@@ -421,7 +421,6 @@ _RANGES: list[tuple[tuple[str, ...], float | None, float | None, str]] = [
     ),  # 1 would leave no signal (smoothing, dropping) or never move (EMA, momentum)
     (
         (
-            "TRAIN.BASE_LR",
             "TRAIN.OPTIMIZER.EPS",
             "TRAIN.LR_SCHEDULER.DECAY_RATE",
             "DATA.STD",
@@ -435,6 +434,7 @@ _RANGES: list[tuple[tuple[str, ...], float | None, float | None, str]] = [
     ),
     (
         (
+            "TRAIN.BASE_LR",  # 0 is meaningful: a run that only measures (or a frozen-weights check)
             "TRAIN.WARMUP_LR",
             "TRAIN.MIN_LR",
             "TRAIN.WEIGHT_DECAY",

@@ -180,11 +180,15 @@ def train(
         run_dir = resolve_run_dir(cfg, output)
         recipe = TrainRecipe(cfg, info, run_dir=run_dir, progress=progress, callbacks=callbacks, model=model)
         recipe.setup(resume_path=_resume_path(cfg, recipe.run_dir, resume, auto_resume))
-        with _StopOnInterrupt() as recipe.interrupt:
-            for epoch in range(recipe.state.epoch, cfg.TRAIN.EPOCHS):
-                epoch_loss = recipe.train_epoch(epoch)
-                recipe.validate_and_save(epoch, epoch_loss)
-        return recipe.finish()
+        try:
+            with _StopOnInterrupt() as recipe.interrupt:
+                for epoch in range(recipe.state.epoch, cfg.TRAIN.EPOCHS):
+                    epoch_loss = recipe.train_epoch(epoch)
+                    recipe.validate_and_save(epoch, epoch_loss)
+            return recipe.finish()
+        except BaseException:
+            recipe.metrics.close()  # a failed run does not hold its log files open
+            raise
     finally:
         cleanup()
 
