@@ -171,6 +171,153 @@ def test_prepare_data_bad_annotation_exits_two(tmp_path: Path, run_cli) -> None:
     assert code == 2
     assert "Diving48_V2_train.json: entry 0 (x): label 'Back'" in err
     code, _, err = run_cli(
-        "prepare-data", "ucf101", "--annotations", tmp_path, "--videos", tmp_path / "v", "--out", tmp_path / "o"
+        "prepare-data", "ucf102", "--annotations", tmp_path, "--videos", tmp_path / "v", "--out", tmp_path / "o"
     )
     assert code == 2 and "invalid choice" in err
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# prepare-data folder / ucf101 / hmdb51
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def class_tree(tmp_path: Path) -> Path:
+    """``my_videos/<class>/<clip>.mp4``: three classes of four real clips, a truncated download, an empty class."""
+    root = tmp_path / "my_videos"
+    for name in ("high_five", "hug", "wave"):
+        for i in range(4):
+            write_video(root / name / f"{name}_{i}.mp4", frames=8 + i)
+    good = (root / "hug" / "hug_0.mp4").read_bytes()
+    (root / "hug" / "hug_9.mp4").write_bytes(good[: len(good) // 8])
+    (root / "kiss").mkdir()
+    return root
+
+
+def test_prepare_data_folder_then_check_data(class_tree: Path, tmp_path: Path, run_cli) -> None:
+    out = tmp_path / "lists"
+    result = cli("prepare-data", "folder", "--videos", class_tree, "--out", out)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        f"folder: 3 classes, 12 videos in class folders under {class_tree}, "
+        "a stratified split (val fraction 0.1, seed 0)"
+    )
+    assert f"  train: 9 entries -> {out / 'train.csv'}" in lines
+    assert f"  val: 3 entries -> {out / 'val.csv'}" in lines  # one per class: 4 x 0.1 rounds to 0, raised to 1
+    assert "skipped (2):" in lines and "  kiss/: empty class: no videos or frame folders in it" in lines
+    assert any(line.startswith("  hug/hug_9.mp4: unreadable: ") for line in lines)
+    assert read_label_list(out / "labels.csv") == ["high_five", "hug", "wave"]
+    val = read_annotation_list(out / "val.csv")
+    assert sorted(e.label for e in val) == [0, 1, 2]
+    assert sorted(line.split("\t")[1] for line in (out / "missing.txt").read_text().splitlines()) == [
+        "hug/hug_9.mp4",
+        "kiss/",
+    ]
+    for split in ("train", "val"):
+        code, stdout, _ = run_cli(
+            "check-data", out / f"{split}.csv", "--root", class_tree, "--labels", out / "labels.csv"
+        )
+        assert code == 0, stdout
+    # Same seed, same files; another seed, another validation set; --no-decode keeps the truncated file.
+    code, again, _ = run_cli("prepare-data", "folder", "--videos", class_tree, "--out", tmp_path / "again")
+    assert code == 0 and (tmp_path / "again" / "val.csv").read_bytes() == (out / "val.csv").read_bytes()
+    code, _, _ = run_cli("prepare-data", "folder", "--videos", class_tree, "--out", tmp_path / "s5", "--seed", "5")
+    assert code == 0 and (tmp_path / "s5" / "val.csv").read_text() != (out / "val.csv").read_text()
+    code, stdout, _ = run_cli("prepare-data", "folder", "--videos", class_tree, "--out", tmp_path / "nd", "--no-decode")
+    assert code == 0 and "  train: 10 entries" in stdout.splitlines()[1]
+
+
+def test_prepare_data_folder_existing_split(tmp_path: Path, run_cli) -> None:
+    root = tmp_path / "split_tree"
+    for split in ("train", "val", "test"):
+        for name in ("in", "out"):
+            write_video(root / split / name / f"{split}_{name}.mp4", frames=8)
+    out = tmp_path / "lists"
+    code, stdout, err = run_cli("prepare-data", "folder", "--videos", root, "--out", out)
+    assert code == 0, err
+    assert stdout.splitlines()[0].endswith(
+        "6 videos in class folders under " + str(root) + ", the existing split (test/, train/, val/)"
+    )
+    assert [(e.path, e.label) for e in read_annotation_list(out / "test.csv")] == [
+        ("test/in/test_in.mp4", 0),
+        ("test/out/test_out.mp4", 1),
+    ]
+    assert (out / "missing.txt").read_text() == ""
+
+
+UCF_CLASS_IND = "1 Drumming\r\n2 Fencing\r\n"
+
+
+def test_prepare_data_ucf101_and_hmdb51_then_check_data(tmp_path: Path, run_cli) -> None:
+    videos = tmp_path / "videos"
+    for name in ("Drumming/v_Drumming_g01_c01", "Drumming/v_Drumming_g08_c01", "Fencing/v_Fencing_g08_c01"):
+        write_video(videos / f"{name}.mp4", frames=8)  # re-encoded copies of the .avi files the lists name
+    ucf = tmp_path / "ucfTrainTestlist"
+    ucf.mkdir()
+    (ucf / "classInd.txt").write_text(UCF_CLASS_IND, newline="")
+    (ucf / "trainlist01.txt").write_text(
+        "Drumming/v_Drumming_g08_c01.avi 1\r\nFencing/v_Fencing_g08_c01.avi 2\r\nFencing/v_Fencing_g09_c01.avi 2\r\n",
+        newline="",
+    )
+    (ucf / "testlist01.txt").write_text("Drumming/v_Drumming_g01_c01.avi\r\n", newline="")
+    out = tmp_path / "ucf"
+    code, stdout, err = run_cli("prepare-data", "ucf101", "--annotations", ucf, "--videos", videos, "--out", out)
+    assert code == 0, err
+    assert stdout.splitlines()[0] == f"ucf101: 2 classes, 3 videos found under {videos}, split 1"
+    assert "  v_Fencing_g09_c01" in stdout.splitlines()
+    assert [(e.path, e.label) for e in read_annotation_list(out / "train.csv")] == [
+        ("Drumming/v_Drumming_g08_c01.mp4", 0),
+        ("Fencing/v_Fencing_g08_c01.mp4", 1),
+    ]
+    for split in ("train", "val"):
+        code, report, _ = run_cli("check-data", out / f"{split}.csv", "--root", videos, "--labels", out / "labels.csv")
+        assert code == 0, report
+    code, _, err = run_cli(
+        "prepare-data", "ucf101", "--annotations", ucf, "--videos", videos, "--out", out, "--split", "2"
+    )
+    assert code == 2 and "UCF-101 split 2 needs trainlist02.txt" in err
+
+    hmdb = tmp_path / "testTrainMulti_7030_splits"
+    hmdb.mkdir()
+    (hmdb / "drum_test_split1.txt").write_text("v_Drumming_g08_c01.avi 1 \nv_Drumming_g01_c01.avi 2 \n")
+    (hmdb / "fencing_test_split1.txt").write_text("v_Fencing_g08_c01.avi 1 \n")
+    out = tmp_path / "hmdb"
+    code, stdout, err = run_cli("prepare-data", "hmdb51", "--annotations", hmdb, "--videos", videos, "--out", out)
+    assert code == 0, err
+    assert read_label_list(out / "labels.csv") == ["drum", "fencing"]
+    assert [(e.path, e.label) for e in read_annotation_list(out / "val.csv")] == [
+        ("Drumming/v_Drumming_g01_c01.mp4", 0)
+    ]
+    code, report, _ = run_cli("check-data", out / "train.csv", "--root", videos, "--labels", out / "labels.csv")
+    assert code == 0, report
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ucf101",), "--annotations is required for ucf101"),
+        (("folder", "--annotations", "x"), "--annotations: 'folder' reads the class folders under --videos"),
+        (("kinetics400", "--annotations", "x", "--split", "2"), "--split applies to ucf101 and hmdb51 only"),
+        (("ssv2", "--annotations", "x", "--seed", "1"), "--seed applies to 'folder' only, not ssv2"),
+        (("hmdb51", "--annotations", "x", "--no-decode"), "--no-decode applies to 'folder' only"),
+        (("folder", "--val-fraction", "1.5"), "--val-fraction 1.5 must be between 0 and 1"),
+        (("folder", "--val-fraction", "0"), "--val-fraction 0.0 must be between 0 and 1"),
+    ],
+)
+def test_prepare_data_flags_that_do_not_apply(tmp_path: Path, run_cli, args: tuple[str, ...], message: str) -> None:
+    (tmp_path / "v").mkdir()
+    code, out, err = run_cli("prepare-data", *args, "--videos", tmp_path / "v", "--out", tmp_path / "o")
+    assert code == 2 and message in err and not out
+    assert not (tmp_path / "o").exists()  # nothing written before the flags are checked
+
+
+def test_prepare_data_folder_bad_trees_exit_two(tmp_path: Path, run_cli) -> None:
+    code, _, err = run_cli("prepare-data", "folder", "--videos", tmp_path / "nowhere", "--out", tmp_path / "o")
+    assert code == 2 and err.strip() == f"error: video folder not found: {tmp_path / 'nowhere'}"
+    write_video(tmp_path / "one" / "only" / "a.mp4", frames=8)
+    code, _, err = run_cli("prepare-data", "folder", "--videos", tmp_path / "one", "--out", tmp_path / "o")
+    assert code == 2 and "only class 'only' has videos" in err and len(err.splitlines()) == 1
+    (tmp_path / "one" / "train").mkdir()
+    code, _, err = run_cli("prepare-data", "folder", "--videos", tmp_path / "one", "--out", tmp_path / "o")
+    assert code == 2 and "has train/ but an existing split needs train/ and val/" in err

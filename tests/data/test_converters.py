@@ -159,10 +159,11 @@ def test_kinetics_val_label_unknown_to_train(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def test_ssv2_templates_map_through_labels_json(tmp_path: Path) -> None:
+@pytest.mark.parametrize("prefix", ["", "something-something-v2-"], ids=["labels.json", "older-download-names"])
+def test_ssv2_templates_map_through_labels_json(tmp_path: Path, prefix: str) -> None:
     labels = {"Pushing something from left to right": "1", "Moving something up": "0", "Holding something": "2"}
-    (tmp_path / "labels.json").write_text(json.dumps(labels))
-    (tmp_path / "train.json").write_text(
+    (tmp_path / f"{prefix}labels.json").write_text(json.dumps(labels))
+    (tmp_path / f"{prefix}train.json").write_text(
         json.dumps(
             [
                 {
@@ -176,16 +177,16 @@ def test_ssv2_templates_map_through_labels_json(tmp_path: Path) -> None:
             ]
         )
     )
-    (tmp_path / "validation.json").write_text(
+    (tmp_path / f"{prefix}validation.json").write_text(
         json.dumps(
             [
                 {"id": "201", "label": "holding keys", "template": "Holding [something]", "placeholders": ["keys"]},
             ]
         )
     )
-    (tmp_path / "test.json").write_text(json.dumps([{"id": "301"}]))
+    (tmp_path / f"{prefix}test.json").write_text(json.dumps([{"id": "301"}]))
     touch(tmp_path / "v", "101.webm", "102.webm", "201.webm", "301.webm")
-    files = [tmp_path / n for n in ("labels.json", "train.json", "validation.json", "test.json")]
+    files = [tmp_path / f"{prefix}{n}" for n in ("labels.json", "train.json", "validation.json", "test.json")]
     conversion = convert("ssv2", files, tmp_path / "v")
     assert conversion.class_names == [
         "Moving something up",
@@ -195,6 +196,20 @@ def test_ssv2_templates_map_through_labels_json(tmp_path: Path) -> None:
     assert [(e.path, e.label) for e in conversion.splits["train"]] == [("101.webm", 1), ("102.webm", 0)]
     assert [(e.path, e.label) for e in conversion.splits["val"]] == [("201.webm", 2)]
     assert conversion.missing == {"train": ["103"], "val": []}
+
+
+def test_ssv2_both_names_of_one_file_is_an_error_and_none_is_named(tmp_path: Path) -> None:
+    (tmp_path / "labels.json").write_text(json.dumps({"Holding something": "0"}))
+    (tmp_path / "something-something-v2-labels.json").write_text(json.dumps({"Holding something": "0"}))
+    (tmp_path / "v").mkdir()
+    with pytest.raises(ConversionError, match=r"labels\.json \(or something-something-v2-labels\.json\) given more"):
+        convert("ssv2", [tmp_path], tmp_path / "v")
+    (tmp_path / "labels.json").unlink()
+    with pytest.raises(ConversionError, match=r"needs train\.json and/or validation\.json \(or the older"):
+        convert("ssv2", [tmp_path], tmp_path / "v")
+    (tmp_path / "something-something-v2-labels.json").unlink()
+    with pytest.raises(ConversionError, match=r"needs labels\.json \(or something-something-v2-labels\.json\)"):
+        convert("ssv2", [tmp_path], tmp_path / "v")
 
 
 def test_ssv2_unknown_template_and_bad_ids(tmp_path: Path) -> None:
@@ -227,6 +242,219 @@ def test_ssv2_matches_official_names(official_dir: Path, tmp_path: Path) -> None
     conversion = convert("ssv2", [tmp_path / "labels.json", tmp_path / "train.json"], tmp_path / "v")
     assert conversion.class_names == official
     assert [e.label for e in conversion.splits["train"]] == list(range(174))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# UCF-101 (ucfTrainTestlist: CRLF line ends, as the official files have)
+# --------------------------------------------------------------------------------------------------------------
+
+UCF_CLASSES = ["ApplyEyeMakeup", "BabyCrawling", "HandstandPushups", "YoYo"]
+
+
+def write_ucf_lists(folder: Path, *, extra_train: str = "", extra_test: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    crlf = lambda lines: "".join(line + "\r\n" for line in lines)  # noqa: E731
+    (folder / "classInd.txt").write_text(crlf(f"{i} {name}" for i, name in enumerate(UCF_CLASSES, start=1)), newline="")
+    train = [
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1",
+        "BabyCrawling/v_BabyCrawling_g08_c02.avi 2",
+        "HandstandPushups/v_HandStandPushups_g08_c01.avi 3",  # the official file names spell it HandStand
+        "YoYo/v_YoYo_g08_c01.avi 4",
+        "YoYo/v_YoYo_g09_c01.avi 4",  # listed, not on disk
+    ]
+    test = ["ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", "YoYo/v_YoYo_g01_c01.avi"]
+    (folder / "trainlist01.txt").write_text(crlf(train) + extra_train, newline="")
+    (folder / "testlist01.txt").write_text(crlf(test) + extra_test, newline="")
+    (folder / "trainlist02.txt").write_text(crlf(["YoYo/v_YoYo_g01_c01.avi 4"]), newline="")
+    (folder / "testlist02.txt").write_text(crlf(["BabyCrawling/v_BabyCrawling_g08_c02.avi"]), newline="")
+    return folder
+
+
+@pytest.fixture()
+def ucf_videos(tmp_path: Path) -> Path:
+    root = tmp_path / "UCF-101"
+    touch(
+        root,
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi",
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi",
+        "BabyCrawling/v_BabyCrawling_g08_c02.mp4",  # re-encoded copy
+        "HandstandPushups/v_HandStandPushups_g08_c01.avi",
+        "v_YoYo_g08_c01.avi",  # a flat mirror
+        "YoYo/v_YoYo_g01_c01.avi",
+    )
+    return root
+
+
+def test_ucf101_official_lists(tmp_path: Path, ucf_videos: Path) -> None:
+    lists = write_ucf_lists(tmp_path / "ucfTrainTestlist")
+    conversion = convert("ucf101", [lists], ucf_videos)
+    assert conversion.class_names == UCF_CLASSES  # classInd order, ids 0-based
+    assert [(e.path, e.label) for e in conversion.splits["train"]] == [
+        ("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi", 0),
+        ("BabyCrawling/v_BabyCrawling_g08_c02.mp4", 1),
+        ("HandstandPushups/v_HandStandPushups_g08_c01.avi", 2),
+        ("v_YoYo_g08_c01.avi", 3),
+    ]
+    assert [(e.path, e.label) for e in conversion.splits["val"]] == [
+        ("ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", 0),
+        ("YoYo/v_YoYo_g01_c01.avi", 3),
+    ]
+    assert conversion.missing == {"train": ["v_YoYo_g09_c01"], "val": []}
+    out = write_conversion(conversion, tmp_path / "out")
+    assert (tmp_path / "out" / "missing.txt").read_text() == "train\tv_YoYo_g09_c01\n"
+    assert read_label_list(out["labels"]) == UCF_CLASSES
+    second = convert("ucf101", [lists], ucf_videos, split=2)
+    assert [(e.path, e.label) for e in second.splits["train"]] == [("YoYo/v_YoYo_g01_c01.avi", 3)]
+    assert [(e.path, e.label) for e in second.splits["val"]] == [("BabyCrawling/v_BabyCrawling_g08_c02.mp4", 1)]
+    with pytest.raises(ConversionError, match=r"UCF-101 split 3 needs trainlist03\.txt and/or testlist03\.txt"):
+        convert("ucf101", [lists], ucf_videos, split=3)
+    with pytest.raises(ConversionError, match=r"ucf101: split 4 does not exist; the official splits are 1, 2 and 3"):
+        convert("ucf101", [lists], ucf_videos, split=4)
+
+
+@pytest.mark.parametrize(
+    ("extra_train", "extra_test", "pattern"),
+    [
+        (
+            "",
+            "Surfing/v_Surfing_g01_c01.avi\r\n",
+            r"testlist01\.txt:3: class 'Surfing' of Surfing/v_Surfing_g01_c01\.avi is not in classInd\.txt",
+        ),
+        (
+            "Surfing/v_Surfing_g08_c01.avi 5\r\n",
+            "",
+            r"trainlist01\.txt:6: class number '5' of Surfing/v_Surfing_g08_c01\.avi is not in classInd\.txt "
+            r"\(1\.\.4\)",
+        ),
+        (
+            "YoYo/v_YoYo_g10_c01.avi 1\r\n",
+            "",
+            r"trainlist01\.txt:6: YoYo/v_YoYo_g10_c01\.avi is in folder 'YoYo' but class number 1 is 'ApplyEyeMakeup'",
+        ),
+        (
+            "YoYo/v_YoYo_g10_c01.avi\r\n",
+            "",
+            r"trainlist01\.txt:6: expected 'Class/v_Class_g01_c01\.avi 1', got 'YoYo/v_YoYo_g10_c01\.avi'",
+        ),
+        (
+            "",
+            "v_YoYo_g10_c01.avi\r\n",
+            r"testlist01\.txt:3: v_YoYo_g10_c01\.avi has neither a class folder nor a class number",
+        ),
+    ],
+    ids=[
+        "class-missing-from-classInd",
+        "number-out-of-range",
+        "folder-and-number-disagree",
+        "train-line-without-number",
+        "test-line-without-folder",
+    ],
+)
+def test_ucf101_list_errors_name_file_line_value(
+    tmp_path: Path, ucf_videos: Path, extra_train: str, extra_test: str, pattern: str
+) -> None:
+    lists = write_ucf_lists(tmp_path / "lists", extra_train=extra_train, extra_test=extra_test)
+    with pytest.raises(ConversionError, match=pattern):
+        convert("ucf101", [lists], ucf_videos)
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("1 ApplyEyeMakeup\n2\n", r"classInd\.txt:2: expected '<id> <class>' \(like '1 ApplyEyeMakeup'\), got '2'"),
+        ("1 ApplyEyeMakeup\n1 BabyCrawling\n", r"classInd\.txt:2: class id 1 again \(first on line 1\)"),
+        ("1 ApplyEyeMakeup\n3 BabyCrawling\n", r"classInd\.txt: class ids must be 1\.\.2 once each; missing \[2\]"),
+        ("\n", r"classInd\.txt: no classes"),
+    ],
+)
+def test_ucf101_bad_class_ind(tmp_path: Path, text: str, pattern: str) -> None:
+    (tmp_path / "classInd.txt").write_text(text)
+    (tmp_path / "trainlist01.txt").write_text("")
+    (tmp_path / "v").mkdir()
+    with pytest.raises(ConversionError, match=pattern):
+        convert("ucf101", [tmp_path], tmp_path / "v")
+    (tmp_path / "classInd.txt").unlink()
+    with pytest.raises(ConversionError, match=r"UCF-101 needs classInd\.txt"):
+        convert("ucf101", [tmp_path], tmp_path / "v")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# HMDB-51 (testTrainMulti_7030_splits: '<video>.avi <tag> ' lines, trailing blank included)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def write_hmdb_splits(folder: Path, splits: dict[str, dict[int, list[tuple[str, int]]]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, per_split in splits.items():
+        for split, lines in per_split.items():
+            text = "".join(f"{video} {tag} \n" for video, tag in lines)
+            (folder / f"{name}_test_split{split}.txt").write_text(text)
+    return folder
+
+
+HMDB = {
+    "ride_bike": {
+        1: [("Bike_ride_ride_bike_f_cm_np1_ba_med_0.avi", 1), ("gone_ride_bike_f_cm_np1_ba_med_1.avi", 1)],
+        2: [("Bike_ride_ride_bike_f_cm_np1_ba_med_0.avi", 2), ("gone_ride_bike_f_cm_np1_ba_med_1.avi", 0)],
+    },
+    "brush_hair": {
+        1: [("April_09_brush_hair_u_nm_np1_ba_goo_0.avi", 1), ("Blonde_brush_hair_u_cm_np2_le_goo_1.avi", 2)],
+        2: [("April_09_brush_hair_u_nm_np1_ba_goo_0.avi", 0), ("Blonde_brush_hair_u_cm_np2_le_goo_1.avi", 1)],
+    },
+    "cartwheel": {
+        1: [("Cartwheel_cartwheel_f_cm_np1_le_med_0.avi", 2), ("unused_cartwheel_f_cm_np1_le_med_9.avi", 0)],
+        2: [("Cartwheel_cartwheel_f_cm_np1_le_med_0.avi", 1)],
+    },
+}
+
+
+def test_hmdb51_official_split_files(tmp_path: Path) -> None:
+    splits = write_hmdb_splits(tmp_path / "testTrainMulti_7030_splits", HMDB)
+    touch(
+        tmp_path / "hmdb51_org",
+        "ride_bike/Bike_ride_ride_bike_f_cm_np1_ba_med_0.avi",
+        "brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_0.avi",
+        "brush_hair/Blonde_brush_hair_u_cm_np2_le_goo_1.avi",
+        "cartwheel/Cartwheel_cartwheel_f_cm_np1_le_med_0.avi",
+    )
+    conversion = convert("hmdb51", [splits], tmp_path / "hmdb51_org")
+    assert conversion.class_names == ["brush_hair", "cartwheel", "ride_bike"]  # sorted class names
+    assert [(e.path, e.label) for e in conversion.splits["train"]] == [
+        ("brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_0.avi", 0),
+        ("ride_bike/Bike_ride_ride_bike_f_cm_np1_ba_med_0.avi", 2),
+    ]
+    assert [(e.path, e.label) for e in conversion.splits["val"]] == [
+        ("brush_hair/Blonde_brush_hair_u_cm_np2_le_goo_1.avi", 0),
+        ("cartwheel/Cartwheel_cartwheel_f_cm_np1_le_med_0.avi", 1),
+    ]
+    # tag 0 is not a missing video: only the train-tagged absent one is reported
+    assert conversion.missing == {"train": ["gone_ride_bike_f_cm_np1_ba_med_1"], "val": []}
+    second = convert("hmdb51", [splits], tmp_path / "hmdb51_org", split=2)
+    assert [(e.path, e.label) for e in second.splits["train"]] == [
+        ("brush_hair/Blonde_brush_hair_u_cm_np2_le_goo_1.avi", 0),
+        ("cartwheel/Cartwheel_cartwheel_f_cm_np1_le_med_0.avi", 1),
+    ]
+    assert [e.path for e in second.splits["val"]] == ["ride_bike/Bike_ride_ride_bike_f_cm_np1_ba_med_0.avi"]
+    assert second.missing == {"train": [], "val": []}
+
+
+def test_hmdb51_errors(tmp_path: Path) -> None:
+    (tmp_path / "v").mkdir()
+    splits = write_hmdb_splits(tmp_path / "s", {"jump": {1: [("a.avi", 3)]}})
+    with pytest.raises(
+        ConversionError, match=r"jump_test_split1\.txt:1: expected '<video>\.avi <0\|1\|2>'.*got 'a\.avi 3'"
+    ):
+        convert("hmdb51", [splits], tmp_path / "v")
+    splits = write_hmdb_splits(
+        tmp_path / "t", {"jump": {1: [("a.avi", 1)], 2: [("a.avi", 2)]}, "run": {2: [("b.avi", 1)]}}
+    )
+    with pytest.raises(
+        ConversionError,
+        match=r"split 1: no <class>_test_split1\.txt for 1 classes that have other splits, e\.g\. \['run'\]",
+    ):
+        convert("hmdb51", [splits], tmp_path / "v")
+    with pytest.raises(ConversionError, match=r"HMDB-51 split 3 needs the <class>_test_split3\.txt files"):
+        convert("hmdb51", [splits], tmp_path / "v", split=3)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -330,9 +558,11 @@ def test_activitynet_errors(tmp_path: Path) -> None:
 
 
 def test_registry_and_video_index(tmp_path: Path) -> None:
-    assert sorted(CONVERTERS) == ["activitynet", "diving48", "kinetics400", "kinetics600", "ssv2"]
-    with pytest.raises(ValueError, match="unknown dataset 'ucf101'"):
-        convert("ucf101", [], tmp_path)
+    assert sorted(CONVERTERS) == ["activitynet", "diving48", "hmdb51", "kinetics400", "kinetics600", "ssv2", "ucf101"]
+    with pytest.raises(ValueError, match="unknown dataset 'ucf102'"):
+        convert("ucf102", [], tmp_path)
+    with pytest.raises(ValueError, match="kinetics400 has one official split; split= applies to ucf101, hmdb51"):
+        convert("kinetics400", [], tmp_path, split=2)
     with pytest.raises(FileNotFoundError, match="video folder not found"):
         VideoIndex(tmp_path / "nope")
     touch(

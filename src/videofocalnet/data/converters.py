@@ -6,9 +6,10 @@ normal (Kinetics loses a few percent of its YouTube clips every year), so they a
 than fatal; malformed annotation files are errors naming the file, the line/entry and the value.
 
 Class ids: Kinetics sorts the class names (= the official order), Something-Something-v2 uses its ``labels.json``
-ids, Diving-48 its vocabulary index (both = the official lists). ActivityNet sorts names too, but the official
-Video-FocalNet ActivityNet list is in the dataset's own, non-alphabetical order: pass that list as ``class_names``
-(``prepare-data --labels``) to get checkpoint-compatible ids.
+ids, Diving-48 its vocabulary index (both = the official lists), UCF-101 its ``classInd.txt`` numbers minus one and
+HMDB-51 the sorted class names (the order published HMDB-51 results use). ActivityNet sorts names too, but the
+official Video-FocalNet ActivityNet list is in the dataset's own, non-alphabetical order: pass that list as
+``class_names`` (``prepare-data --labels``) to get checkpoint-compatible ids.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,12 +37,16 @@ __all__ = [
     "CONVERTERS",
     "Conversion",
     "ConversionError",
+    "SPLIT_DATASETS",
+    "Skipped",
     "VideoIndex",
     "convert",
     "convert_activitynet",
     "convert_diving48",
+    "convert_hmdb51",
     "convert_kinetics",
     "convert_ssv2",
+    "convert_ucf101",
     "reorder_classes",
     "write_conversion",
 ]
@@ -50,15 +56,27 @@ class ConversionError(AnnotationError):
     """An official annotation file is malformed or inconsistent; the message names file, line/entry and value."""
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A file or folder on disk that was left out of the lists, and why (``split`` is ``-`` when it was dropped
+    before a split was drawn). Converters that read annotation files report absent videos in ``missing`` instead;
+    this is for what a folder scan finds but cannot use (an unreadable video, an empty class)."""
+
+    path: str
+    reason: str
+    split: str = "-"
+
+
 @dataclass
 class Conversion:
     """The result of one converter: ``splits[name]`` are the entries found on disk, ``missing[name]`` the video
-    names (without extension) that were not."""
+    names (without extension) that were not, ``skipped`` what was found but could not be used."""
 
     dataset: str
     class_names: list[str]
     splits: dict[str, list[AnnotationEntry]] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {
@@ -161,22 +179,25 @@ def _load_json(path: Path):
         raise ConversionError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
 
 
-def _pick(files: Sequence[Path], name: str) -> Path | None:
-    """The file called ``name`` (case-insensitive) among ``files``."""
-    matches = [f for f in files if f.name.lower() == name.lower()]
+def _pick(files: Sequence[Path], name: str, *aliases: str) -> Path | None:
+    """The file called ``name`` or one of its ``aliases`` (older download names; case-insensitive) among
+    ``files``."""
+    names = {n.lower() for n in (name, *aliases)}
+    matches = [f for f in files if f.name.lower() in names]
     if len(matches) > 1:
-        raise ConversionError(f"{name} given more than once: {', '.join(map(str, matches))}")
+        also = f" (or {' / '.join(aliases)})" if aliases else ""
+        raise ConversionError(f"{name}{also} given more than once: {', '.join(map(str, matches))}")
     return matches[0] if matches else None
 
 
 def _json_split_entries(
-    files: Sequence[Path], split_files: Sequence[tuple[str, str]]
+    files: Sequence[Path], split_files: Sequence[tuple[str, str, tuple[str, ...]]]
 ) -> dict[str, list[tuple[str, Any]]]:
-    """For each ``(split, file name)`` found among ``files``: the entries of that JSON list, each paired with a
-    ``"<file>: entry <i>"`` locator for error messages. Splits whose file is absent are left out."""
+    """For each ``(split, file name, aliases)`` found among ``files``: the entries of that JSON list, each paired
+    with a ``"<file>: entry <i>"`` locator for error messages. Splits whose file is absent are left out."""
     out: dict[str, list[tuple[str, Any]]] = {}
-    for split, file_name in split_files:
-        path = _pick(files, file_name)
+    for split, file_name, aliases in split_files:
+        path = _pick(files, file_name, *aliases)
         if path is None:
             continue
         data = _load_json(path)
@@ -329,6 +350,10 @@ def convert_kinetics(
 # ----------------------------------------------------------------------------------------------------------------
 
 
+# The 20BN download (before the Qualcomm re-release) prefixed every annotation file with the dataset name.
+_SSV2_OLD_PREFIX = "something-something-v2-"
+
+
 def _ssv2_template_class(template: str) -> str:
     """``"Pushing [something] from left to right"`` -> ``"Pushing something from left to right"``."""
     return template.replace("[", "").replace("]", "").strip()
@@ -343,14 +368,17 @@ def convert_ssv2(
 ) -> Conversion:
     """Something-Something-v2: ``labels.json`` (name -> id string), ``train.json`` / ``validation.json``.
 
-    The class of an entry is its ``template`` without the brackets, looked up in ``labels.json``. ``test.json``
-    (no templates) is ignored. Videos are ``{id}.webm``.
+    The older 20BN download names the same files ``something-something-v2-{labels,train,validation}.json``; both
+    are accepted. The class of an entry is its ``template`` without the brackets, looked up in ``labels.json``.
+    ``test.json`` (no templates) is ignored. Videos are ``{id}.webm``.
     """
     index = videos if isinstance(videos, VideoIndex) else VideoIndex(videos, extensions=extensions)
     files = _expand(annotations)
-    labels_path = _pick(files, "labels.json")
+    labels_path = _pick(files, "labels.json", f"{_SSV2_OLD_PREFIX}labels.json")
     if labels_path is None:
-        raise ConversionError("Something-Something-v2 needs labels.json among the annotations")
+        raise ConversionError(
+            f"Something-Something-v2 needs labels.json (or {_SSV2_OLD_PREFIX}labels.json) among the annotations"
+        )
     raw_labels = _load_json(labels_path)
     if not isinstance(raw_labels, dict):
         raise ConversionError(f"{labels_path}: expected an object mapping class name -> id")
@@ -370,7 +398,11 @@ def convert_ssv2(
         class_names[i] = name
 
     items: dict[str, list[tuple[list[str], int]]] = {}
-    for split, entries in _json_split_entries(files, (("train", "train.json"), ("val", "validation.json"))).items():
+    split_files = (
+        ("train", "train.json", (f"{_SSV2_OLD_PREFIX}train.json",)),
+        ("val", "validation.json", (f"{_SSV2_OLD_PREFIX}validation.json",)),
+    )
+    for split, entries in _json_split_entries(files, split_files).items():
         items[split] = []
         for where, entry in entries:
             if not isinstance(entry, dict) or "id" not in entry:
@@ -384,7 +416,10 @@ def convert_ssv2(
                 )
             items[split].append(([str(entry["id"]).strip()], id_of[name]))
     if not items:
-        raise ConversionError("Something-Something-v2 needs train.json and/or validation.json among the annotations")
+        raise ConversionError(
+            "Something-Something-v2 needs train.json and/or validation.json (or the older "
+            f"{_SSV2_OLD_PREFIX}train.json / -validation.json) among the annotations"
+        )
     return _resolve(dataset, class_names, items, index)
 
 
@@ -421,7 +456,7 @@ def convert_diving48(
         class_names.append("_".join(p.strip() for p in parts))
 
     items: dict[str, list[tuple[list[str], int]]] = {}
-    split_files = (("train", "Diving48_V2_train.json"), ("val", "Diving48_V2_test.json"))
+    split_files = (("train", "Diving48_V2_train.json", ()), ("val", "Diving48_V2_test.json", ()))
     for split, entries in _json_split_entries(files, split_files).items():
         items[split] = []
         for where, entry in entries:
@@ -509,6 +544,189 @@ def convert_activitynet(
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# UCF-101 and HMDB-51 (official split files)
+# ----------------------------------------------------------------------------------------------------------------
+
+_NUMBER_RE = re.compile(r"^\d+$")
+_HMDB_SPLIT_RE = re.compile(r"^(?P<cls>.+)_test_split(?P<split>\d+)\.txt$", re.IGNORECASE)
+_HMDB_TAGS = {"1": "train", "2": "val"}  # "0": the video is in neither half of this split
+
+
+def _check_split(dataset: str, split: int) -> None:
+    if isinstance(split, bool) or split not in (1, 2, 3):
+        raise ConversionError(f"{dataset}: split {split!r} does not exist; the official splits are 1, 2 and 3")
+
+
+def _text_lines(path: Path) -> list[tuple[int, str]]:
+    """Non-blank lines, stripped, with their 1-based numbers (the official lists have CRLF ends and trailing
+    blanks)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConversionError(f"{path}: not UTF-8 text ({err.reason})") from None
+    return [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def _read_class_ind(path: Path) -> list[str]:
+    """``classInd.txt``: ``<id> <name>`` lines with ids 1..N once each; returns the names in id order."""
+    by_id: dict[int, tuple[str, int]] = {}
+    line_of: dict[str, int] = {}
+    for number, line in _text_lines(path):
+        parts = line.split()
+        if len(parts) != 2 or not _NUMBER_RE.match(parts[0]):
+            raise ConversionError(f"{path}:{number}: expected '<id> <class>' (like '1 ApplyEyeMakeup'), got {line!r}")
+        class_id, name = int(parts[0]), parts[1]
+        if class_id in by_id:
+            raise ConversionError(f"{path}:{number}: class id {class_id} again (first on line {by_id[class_id][1]})")
+        if name in line_of:
+            raise ConversionError(f"{path}:{number}: class {name!r} again (first on line {line_of[name]})")
+        by_id[class_id], line_of[name] = (name, number), number
+    if not by_id:
+        raise ConversionError(f"{path}: no classes")
+    absent = sorted(set(range(1, len(by_id) + 1)) - set(by_id))
+    if absent:
+        raise ConversionError(f"{path}: class ids must be 1..{len(by_id)} once each; missing {absent[:10]}")
+    return [by_id[i][0] for i in range(1, len(by_id) + 1)]
+
+
+def _ucf_item(
+    where: str, line: str, class_names: Sequence[str], id_of: dict[str, int], *, labelled: bool
+) -> tuple[list[str], int]:
+    """One ``trainlist`` (``Class/v_x.avi 1``) or ``testlist`` (``Class/v_x.avi``) line -> (candidate names, id).
+
+    The class comes from the folder part and must agree with the number when both are given: a list from another
+    release with a shifted ``classInd.txt`` would otherwise train every class under a neighbour's name."""
+    parts = line.split()
+    expected = "'Class/v_Class_g01_c01.avi 1'" if labelled else "'Class/v_Class_g01_c01.avi'"
+    if len(parts) > 2 or (labelled and len(parts) != 2):
+        raise ConversionError(f"{where}: expected {expected}, got {line!r}")
+    video = parts[0].replace("\\", "/")
+    folder, _, file_name = video.rpartition("/")
+    number: int | None = None
+    if len(parts) == 2:
+        if not _NUMBER_RE.match(parts[1]) or not 1 <= int(parts[1]) <= len(class_names):
+            raise ConversionError(
+                f"{where}: class number {parts[1]!r} of {video} is not in classInd.txt (1..{len(class_names)})"
+            )
+        number = int(parts[1]) - 1
+    if folder:
+        name = folder.rsplit("/", 1)[-1]
+        class_id = id_of.get(name, id_of.get(name.lower()))
+        if class_id is None:
+            raise ConversionError(f"{where}: class {name!r} of {video} is not in classInd.txt")
+        if number is not None and number != class_id:
+            raise ConversionError(
+                f"{where}: {video} is in folder {name!r} but class number {parts[1]} is "
+                f"{class_names[number]!r} in classInd.txt"
+            )
+    elif number is None:
+        raise ConversionError(f"{where}: {video} has neither a class folder nor a class number")
+    else:
+        class_id = number
+    return [os.path.splitext(file_name)[0]], class_id
+
+
+def convert_ucf101(
+    annotations: Sequence[str | os.PathLike[str]],
+    videos: str | os.PathLike[str] | VideoIndex,
+    *,
+    dataset: str = "ucf101",
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
+    split: int = 1,
+) -> Conversion:
+    """UCF-101 ``ucfTrainTestlist``: ``classInd.txt`` + ``trainlist0N.txt`` / ``testlist0N.txt`` for split N.
+
+    Class ids are the ``classInd.txt`` numbers minus one; the test list becomes ``val`` (what results are reported
+    on). Videos are looked up by file name without extension (``v_ApplyEyeMakeup_g08_c01``), so the official
+    ``UCF-101/<class>/`` tree, a flat folder and re-encoded ``.mp4`` copies all work.
+    """
+    _check_split(dataset, split)
+    index = videos if isinstance(videos, VideoIndex) else VideoIndex(videos, extensions=extensions)
+    files = _expand(annotations)
+    class_ind = _pick(files, "classInd.txt")
+    if class_ind is None:
+        raise ConversionError("UCF-101 needs classInd.txt (from ucfTrainTestlist) among the annotations")
+    class_names = _read_class_ind(class_ind)
+    id_of = {name: i for i, name in enumerate(class_names)}
+    id_of.update({name.lower(): i for i, name in enumerate(class_names) if name.lower() not in id_of})
+    items: dict[str, list[tuple[list[str], int]]] = {}
+    for out_split, file_name, labelled in (("train", "trainlist", True), ("val", "testlist", False)):
+        path = _pick(files, f"{file_name}{split:02d}.txt")
+        if path is None:
+            continue
+        items[out_split] = [
+            _ucf_item(f"{path}:{number}", line, class_names, id_of, labelled=labelled)
+            for number, line in _text_lines(path)
+        ]
+    if not items:
+        raise ConversionError(
+            f"UCF-101 split {split} needs trainlist{split:02d}.txt and/or testlist{split:02d}.txt among the annotations"
+        )
+    return _resolve(dataset, class_names, items, index)
+
+
+def _hmdb_split_files(files: Sequence[Path], split: int) -> dict[str, Path]:
+    """Class name -> its ``<class>_test_split<split>.txt``; every class that has a file for another split must
+    have one for this split too (a half-extracted archive would otherwise quietly lose classes)."""
+    chosen: dict[str, Path] = {}
+    other_splits: set[str] = set()
+    for path in files:
+        match = _HMDB_SPLIT_RE.match(path.name)
+        if match is None:
+            continue
+        name = match["cls"]
+        if int(match["split"]) != split:
+            other_splits.add(name)
+            continue
+        if name in chosen:
+            raise ConversionError(f"two split files for class {name!r}: {chosen[name]} and {path}")
+        chosen[name] = path
+    if not chosen:
+        raise ConversionError(
+            f"HMDB-51 split {split} needs the <class>_test_split{split}.txt files (testTrainMulti_7030_splits) "
+            "among the annotations"
+        )
+    lacking = sorted(other_splits - set(chosen))
+    if lacking:
+        raise ConversionError(
+            f"HMDB-51 split {split}: no <class>_test_split{split}.txt for {len(lacking)} classes that have other "
+            f"splits, e.g. {lacking[:5]}"
+        )
+    return chosen
+
+
+def convert_hmdb51(
+    annotations: Sequence[str | os.PathLike[str]],
+    videos: str | os.PathLike[str] | VideoIndex,
+    *,
+    dataset: str = "hmdb51",
+    extensions: Sequence[str] = VIDEO_EXTENSIONS,
+    split: int = 1,
+) -> Conversion:
+    """HMDB-51 ``testTrainMulti_7030_splits``: one ``<class>_test_split<N>.txt`` per class, lines ``<video>.avi
+    <tag>`` with tag 1 = train, 2 = test (written as ``val``), 0 = not used in this split.
+
+    Class ids are the sorted class names (taken from the split file names). Videos are looked up by file name
+    without extension, so ``hmdb51_org/<class>/`` trees, flat folders and re-encoded copies all work.
+    """
+    _check_split(dataset, split)
+    index = videos if isinstance(videos, VideoIndex) else VideoIndex(videos, extensions=extensions)
+    chosen = _hmdb_split_files(_expand(annotations), split)
+    class_names = sorted(chosen)
+    items: dict[str, list[tuple[list[str], int]]] = {"train": [], "val": []}
+    for class_id, name in enumerate(class_names):
+        for number, line in _text_lines(chosen[name]):
+            parts = line.split()
+            if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                raise ConversionError(
+                    f"{chosen[name]}:{number}: expected '<video>.avi <0|1|2>' (0 unused, 1 train, 2 test), got {line!r}"
+                )
+            if parts[1] in _HMDB_TAGS:
+                items[_HMDB_TAGS[parts[1]]].append(([os.path.splitext(parts[0])[0]], class_id))
+    return _resolve(dataset, class_names, {part: pairs for part, pairs in items.items() if pairs}, index)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Registry and writing
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -518,7 +736,11 @@ CONVERTERS: dict[str, Callable[..., Conversion]] = {
     "ssv2": convert_ssv2,
     "diving48": convert_diving48,
     "activitynet": convert_activitynet,
+    "ucf101": convert_ucf101,
+    "hmdb51": convert_hmdb51,
 }
+# Datasets whose annotations ship several official train/test splits (``convert(split=...)``).
+SPLIT_DATASETS = ("ucf101", "hmdb51")
 
 
 def reorder_classes(conversion: Conversion, class_names: Sequence[str], *, source: str = "class list") -> Conversion:
@@ -545,7 +767,7 @@ def reorder_classes(conversion: Conversion, class_names: Sequence[str], *, sourc
         split: [AnnotationEntry(e.path, remap(e.label), e.line) for e in entries]
         for split, entries in conversion.splits.items()
     }
-    return Conversion(conversion.dataset, list(class_names), splits, dict(conversion.missing))
+    return Conversion(conversion.dataset, list(class_names), splits, dict(conversion.missing), list(conversion.skipped))
 
 
 def convert(
@@ -555,21 +777,29 @@ def convert(
     *,
     extensions: Sequence[str] = VIDEO_EXTENSIONS,
     class_names: Sequence[str] | None = None,
+    split: int | None = None,
 ) -> Conversion:
     """Run the converter registered for ``dataset``; ``class_names`` fixes the class-id order (see
-    :func:`reorder_classes`)."""
+    :func:`reorder_classes`), ``split`` picks an official split (1-3) of the datasets in :data:`SPLIT_DATASETS`
+    (default 1)."""
     try:
         converter = CONVERTERS[dataset]
     except KeyError:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(CONVERTERS)}") from None
-    conversion = converter(annotations, videos, dataset=dataset, extensions=extensions)
+    options: dict[str, Any] = {}
+    if split is not None:
+        if dataset not in SPLIT_DATASETS:
+            raise ValueError(f"{dataset} has one official split; split= applies to {', '.join(SPLIT_DATASETS)} only")
+        options["split"] = split
+    conversion = converter(annotations, videos, dataset=dataset, extensions=extensions, **options)
     if class_names is not None:
         conversion = reorder_classes(conversion, class_names)
     return conversion
 
 
 def write_conversion(conversion: Conversion, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``{split}.csv``, ``labels.csv`` and ``missing.txt`` (``split<TAB>video name`` per line)."""
+    """Write ``{split}.csv``, ``labels.csv`` and ``missing.txt``: ``split<TAB>video name`` per missing video, then
+    ``split<TAB>path<TAB>reason`` per skipped file or folder (one line each, so ``cut -f2`` lists them)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -580,5 +810,6 @@ def write_conversion(conversion: Conversion, out_dir: str | os.PathLike[str]) ->
     write_label_list(written["labels"], conversion.class_names)
     written["missing"] = out / "missing.txt"
     lines = [f"{split}\t{name}\n" for split, names in conversion.missing.items() for name in names]
+    lines += [f"{s.split}\t{s.path}\t{' '.join(s.reason.split())}\n" for s in conversion.skipped]
     atomic_write_text(written["missing"], "".join(lines))
     return written
