@@ -36,8 +36,8 @@ from videofocalnet.models.convert import (
     detect_format,
 )
 from videofocalnet.models.pretrained import find_mismatches, mismatch_message
-from videofocalnet.models.registry import create_model as _create_registered
 from videofocalnet.models.registry import as_features, infer_model_config
+from videofocalnet.models.registry import create_model as _create_registered
 from videofocalnet.safe_pickle import ConfigNode, to_plain
 from videofocalnet.weights import (
     FMT_OURS,

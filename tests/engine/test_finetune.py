@@ -49,7 +49,6 @@ def _write_sources(tmp_path: Path, cache: Path) -> tuple[dict[str, str], dict[st
     """One 5-class model as our safetensors, a last.pt, a released .pth and the cached file of a zoo name."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from official_checkpoint import official_config, save_released
-
     from videofocalnet.download import cache_path
     from videofocalnet.engine.checkpoint import save_training_state
     from videofocalnet.models import create_model
@@ -60,8 +59,11 @@ def _write_sources(tmp_path: Path, cache: Path) -> tuple[dict[str, str], dict[st
     source = create_model("video_focalnet_tiny", num_classes=5, **ARCH)
     sd = source.state_dict()
     kwargs = dict(ARCH, num_classes=5)
-    paths = {"safetensors": str(save_weights(tmp_path / "src.safetensors", source, model_name="video_focalnet_tiny",
-                                             model_kwargs=kwargs))}
+    paths = {
+        "safetensors": str(
+            save_weights(tmp_path / "src.safetensors", source, model_name="video_focalnet_tiny", model_kwargs=kwargs)
+        )
+    }
     cfg = config_from_dict({"DATA": {"NUM_CLASSES": 5}, "MODEL": {"TYPE": "video_focalnet_tiny"}})
     save_training_state(tmp_path / "last.pt", {"model": sd, "config": config_to_dict(cfg), "progress": {"epoch": 1}})
     paths["last.pt"] = str(tmp_path / "last.pt")
@@ -199,8 +201,9 @@ class _BatchNormNet(nn.Module):
 def test_freeze_norm_eval_keeps_batchnorm_statistics(tiny_videos, tmp_path, norm_eval):
     torch.manual_seed(0)
     model = _BatchNormNet()
-    recipe = _recipe(tiny_videos, tmp_path, f"bn{norm_eval}", model, FREEZE="stem", FREEZE_NORM_EVAL=norm_eval,
-                     EVAL_FREQ=0)
+    recipe = _recipe(
+        tiny_videos, tmp_path, f"bn{norm_eval}", model, FREEZE="stem", FREEZE_NORM_EVAL=norm_eval, EVAL_FREQ=0
+    )
     recipe.cfg.SAVE_FREQ = 0
     with contextlib.redirect_stdout(io.StringIO()):
         before, after = _step(recipe)
@@ -219,7 +222,11 @@ def test_frozen_layernorms_go_to_eval_mode_and_compute_the_same():
     model.train()
     train_out = model(x)
     names = frozen_norms_eval(model)
-    assert names == ["patch_embed.norm", "layers.0.blocks.0.norm1", "layers.0.blocks.0.norm2",
-                     "layers.0.downsample.norm"]
+    assert names == [
+        "patch_embed.norm",
+        "layers.0.blocks.0.norm1",
+        "layers.0.blocks.0.norm2",
+        "layers.0.downsample.norm",
+    ]
     assert not model.patch_embed.norm.training and model.layers[1].blocks[0].norm1.training
     torch.testing.assert_close(model(x), train_out, rtol=0, atol=0)  # LayerNorm has no running statistics

@@ -13,7 +13,7 @@ reproduces that exactly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -59,7 +59,7 @@ def param_groups(
         layer = layer_ids[name] if split and layer_ids else -1
         if (layer, no_decay) not in groups:
             prefix = f"layer{layer}_" if split else ""
-            group = {"name": prefix + ("no_decay" if no_decay else "decay"), "params": []}
+            group: dict[str, Any] = {"name": prefix + ("no_decay" if no_decay else "decay"), "params": []}
             group["weight_decay"] = 0.0 if no_decay else weight_decay
             if split:
                 group["lr_scale"] = layer_decay ** (top - layer)

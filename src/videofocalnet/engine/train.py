@@ -53,8 +53,8 @@ from videofocalnet.engine.distributed import (
     seed_everything,
 )
 from videofocalnet.engine.ema import ModelEMA
-from videofocalnet.engine.finetune import apply_freeze, frozen_norms_eval
 from videofocalnet.engine.evaluate import evaluate_dataset
+from videofocalnet.engine.finetune import apply_freeze, frozen_norms_eval
 from videofocalnet.engine.losses import build_criterion
 from videofocalnet.engine.optim import build_optimizer, scaled_lrs
 from videofocalnet.engine.precision import autocast_context, check_precision, grad_scaler

@@ -222,6 +222,15 @@ def _check_arguments(
         raise ValueError(f"num_frames ({num_frames}) must be a multiple of tubelet_size ({tubelet_size})")
 
 
+def _feature_info(widths: Sequence[int], patch_size: int, tubelet_size: int) -> list[dict]:
+    """timm's ``feature_info``: stage i's map (before its downsample) has ``widths[i]`` channels at a spatial stride
+    of patch_size * 2**i and a temporal stride of tubelet_size."""
+    return [
+        {"num_chs": w, "reduction": patch_size * 2**i, "temporal_reduction": tubelet_size, "module": f"layers.{i}"}
+        for i, w in enumerate(widths)
+    ]
+
+
 class VideoFocalNet(nn.Module):
     """Video-FocalNet for clip classification; input (B, T, 3, H, W), output (B, num_classes).
 
@@ -309,17 +318,7 @@ class VideoFocalNet(nn.Module):
         self.norm = nn.LayerNorm(self.num_features)
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         self.apply(INIT_SCHEMES[init_mode])
-        # timm's feature_info: stage i's map (before its downsample) has embed_dim[i] channels at stride 4 * 2**i
-        # in space and tubelet_size in time
-        self.feature_info = [
-            {
-                "num_chs": self.embed_dim[i],
-                "reduction": patch_size * 2**i,
-                "temporal_reduction": tubelet_size,
-                "module": f"layers.{i}",
-            }
-            for i in range(num_stages)
-        ]
+        self.feature_info = _feature_info(self.embed_dim, patch_size, tubelet_size)
 
     # ----------------------------------------------------------------------------------------------- helpers
     @torch.jit.ignore
