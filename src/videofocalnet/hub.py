@@ -20,7 +20,7 @@ and read the Hugging Face layout (``config.json`` + ``model.safetensors``) of a 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,8 @@ from videofocalnet.models.convert import (
     detect_format,
 )
 from videofocalnet.models.pretrained import find_mismatches, mismatch_message
+from videofocalnet.models.registry import as_features, infer_model_config
 from videofocalnet.models.registry import create_model as _create_registered
-from videofocalnet.models.registry import infer_model_config
 from videofocalnet.safe_pickle import ConfigNode, to_plain
 from videofocalnet.weights import (
     FMT_OURS,
@@ -315,10 +315,28 @@ def load_model_checkpoint(
 
 
 # ------------------------------------------------------------------------------------------------ by name
-def create_model(name: str, *, pretrained: bool | str = False, **kwargs: Any) -> nn.Module:
+def create_model(
+    name: str,
+    *,
+    pretrained: bool | str = False,
+    features_only: bool = False,
+    out_indices: int | Sequence[int] | None = None,
+    output_fmt: str = "NCTHW",
+    feature_norm: bool = False,
+    **kwargs: Any,
+) -> nn.Module:
     """timm-style: ``create_model("video_focalnet_base", pretrained="k400")`` builds the registered model and loads
     the zoo's weights (``True`` takes the first zoo entry of that model). ``pretrained`` may also be a file, URL or
-    ``hf-hub:`` id. Keyword overrides apply; a classifier of another size is re-drawn (fine-tuning)."""
+    ``hf-hub:`` id. Keyword overrides apply; a classifier of another size is re-drawn (fine-tuning).
+    ``features_only=True`` returns the stage-map module (see ``videofocalnet.models.registry.create_model``), with
+    the weights loaded first."""
+    model = _create_pretrained(name, pretrained, **kwargs)
+    if not features_only:
+        return model
+    return as_features(model, out_indices, output_fmt=output_fmt, norm=feature_norm)
+
+
+def _create_pretrained(name: str, pretrained: bool | str, **kwargs: Any) -> nn.Module:
     if not pretrained:
         return _create_registered(name, **kwargs)
     from videofocalnet.weights import load_pretrained

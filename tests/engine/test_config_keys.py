@@ -118,6 +118,9 @@ TABLE: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "TRAIN.CHECKPOINT_EVERY_STEPS": (1, "run", {}),
     "TRAIN.EVAL_FREQ": (2, "run", {}),
     "TRAIN.FINAL_EVAL": (False, "run", {"TRAIN.FINAL_EVAL": True}),
+    "TRAIN.LAYER_DECAY": (0.5, "run", {}),
+    "TRAIN.FREEZE": ("stages:2", "run", {}),
+    "TRAIN.FREEZE_NORM_EVAL": (True, "run", {"TRAIN.FREEZE": "stem"}),
     "AUG.COLOR_JITTER": (1.0, "train_transform", {}),
     "AUG.AUTO_AUGMENT": ("rand-m9-n2-mstd0.5", "train_transform", {}),
     "AUG.REPROB": (1.0, "train_transform", {}),
@@ -331,6 +334,7 @@ class _Capture:
             loader = recipe.loader
             self.parts = (groups, loader.num_workers, loader.pin_memory, recipe.tracker.max_bad_fraction, recipe.ema)
             self.parts = (*self.parts[:-1], recipe.ema is not None)
+            self.parts += ([name for name, m in recipe.model.named_modules() if not m.training],)
 
     def on_checkpoint(self, recipe) -> None:
         self.checkpoints += 1

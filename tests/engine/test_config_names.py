@@ -22,18 +22,19 @@ PUBLISHED = [
     "k600/video_focalnet_base_8x224",
     "ssv2/video_focalnet_base_8x224",
 ]
+FINETUNE = ["finetune/ucf101_from_k400_tiny"]  # examples on data of the user's own (no shipped label set)
 DEMO_OPTS = ["AUG.REVERSE_PAIRS", "[[0, 1]]"]  # the demo fills its reversal pairs from the generated dataset
 
 
 def test_list_configs_is_the_package_folder():
-    assert list_configs() == sorted([*PUBLISHED, "demo"])
+    assert list_configs() == sorted([*PUBLISHED, *FINETUNE, "demo"])
     on_disk = sorted(str(p.relative_to(PACKAGED).with_suffix("")) for p in PACKAGED.rglob("*.yaml"))
     assert list_configs() == on_disk
     # the repository's configs/ is a link to the package folder, not a second copy
     assert (REPO_ROOT / "configs").is_symlink() and (REPO_ROOT / "configs").resolve() == PACKAGED.resolve()
 
 
-@pytest.mark.parametrize("name", [*PUBLISHED, "demo"])
+@pytest.mark.parametrize("name", [*PUBLISHED, *FINETUNE, "demo"])
 def test_every_packaged_config_loads_and_validates(name):
     opts = DEMO_OPTS if name == "demo" else None
     by_name = load_config(name, opts)
@@ -41,7 +42,7 @@ def test_every_packaged_config_loads_and_validates(name):
         by_path = load_config(path, opts)
     assert config_to_dict(by_name) == config_to_dict(by_path)
     assert config_to_dict(load_config(f"{name}.yaml", opts)) == config_to_dict(by_name)
-    if name != "demo":  # the published configs name a shipped label set of the right size
+    if name in PUBLISHED:  # the published configs name a shipped label set of the right size
         found = find_label_set(
             dataset=by_name.DATA.DATASET, label_list=by_name.DATA.LABEL_LIST, num_classes=by_name.MODEL.NUM_CLASSES
         )
@@ -104,3 +105,22 @@ def test_train_with_an_unknown_name_stops_with_the_message(tmp_path, capsys):
     assert main(["train", "--cfg", "k400/video_focalnet_tiny_8x", "--output", str(tmp_path / "run")]) == 2
     assert "did you mean 'k400/video_focalnet_tiny_8x224'?" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_finetune_example_starts_from_weights_of_its_own_architecture():
+    """Its zoo weights are the architecture MODEL.TYPE builds (so only the head is re-drawn), and the tiny model
+    has the 13 layers its LAYER_DECAY comment counts."""
+    from videofocalnet.engine.build import resolve_model_name
+    from videofocalnet.models import create_model
+    from videofocalnet.zoo import get_weights
+
+    cfg = load_config("finetune/ucf101_from_k400_tiny")
+    entry = get_weights(cfg.TRAIN.PRETRAINED_PATH)
+    assert entry.video_model == resolve_model_name(cfg.MODEL.TYPE) and entry.num_frames == cfg.DATA.NUM_FRAMES
+    assert entry.num_classes != cfg.MODEL.NUM_CLASSES == 101
+    assert 0 < cfg.TRAIN.LAYER_DECAY < 1 and cfg.AUG.MIXUP == cfg.AUG.CUTMIX == 0
+    import torch
+
+    with torch.device("meta"):
+        model = create_model(resolve_model_name(cfg.MODEL.TYPE))
+    assert max(model.param_layer_ids().values()) == 13

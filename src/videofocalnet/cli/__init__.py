@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("videofocalnet.cli.train", "train a model from a config"),
     "eval": ("videofocalnet.cli.evaluate", "multi-view evaluation of a checkpoint"),
     "predict": ("videofocalnet.cli.predict", "classify videos with a checkpoint"),
+    "embed": ("videofocalnet.cli.embed", "pooled features (pre-head embeddings) of videos, to an .npz file"),
     "export": ("videofocalnet.cli.export", "export a checkpoint to ONNX, TorchScript or ExportedProgram"),
     "visualize": ("videofocalnet.cli.visualize", "draw the spatial and temporal modulators over a video"),
     "flops": ("videofocalnet.cli.flops", "parameters, GMACs and FLOPs of a model"),

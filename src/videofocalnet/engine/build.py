@@ -20,6 +20,7 @@ __all__ = [
     "resolve_model_name",
     "model_kwargs",
     "build_model",
+    "num_classes_from_label_list",
     "parse_auto_augment",
     "train_transform",
     "eval_transform",
@@ -114,11 +115,25 @@ def model_kwargs(cfg: Config) -> dict[str, Any]:
     return kwargs
 
 
+def num_classes_from_label_list(cfg: Config) -> Config:
+    """With neither DATA.NUM_CLASSES nor MODEL.NUM_CLASSES set, take the class count (and so the head's size) from
+    DATA.LABEL_LIST when it is readable: a fine-tuning config then needs only the label list of the new data."""
+    if cfg.MODEL.NUM_CLASSES > 0 or not cfg.DATA.LABEL_LIST or not Path(cfg.DATA.LABEL_LIST).is_file():
+        return cfg
+    from videofocalnet.data.annotations import read_label_list
+
+    cfg.MODEL.NUM_CLASSES = cfg.DATA.NUM_CLASSES = len(read_label_list(cfg.DATA.LABEL_LIST))
+    return cfg
+
+
 def build_model(cfg: Config) -> nn.Module:
     from videofocalnet.models import create_model
 
     if cfg.MODEL.NUM_CLASSES < 1:
-        raise ConfigError("set DATA.NUM_CLASSES (or MODEL.NUM_CLASSES) to the number of classes")
+        raise ConfigError(
+            "set DATA.NUM_CLASSES (or MODEL.NUM_CLASSES) to the number of classes, or DATA.LABEL_LIST to a readable "
+            "label list"
+        )
     model = create_model(resolve_model_name(cfg.MODEL.TYPE), **model_kwargs(cfg))
     if cfg.TRAIN.USE_CHECKPOINT:  # the official flag never reached the model; here it does
         if not isinstance(model, _GradCheckpointing):

@@ -241,6 +241,15 @@ class TrainConfig:
     CHECKPOINT_EVERY_STEPS: int = 0  # also write the resumable "last" checkpoint every N optimizer steps
     EVAL_FREQ: int = 1  # validate every N epochs (and after the last); 0 disables per-epoch validation
     FINAL_EVAL: bool = True  # multi-view evaluation (TEST.FINAL_NUM_CLIP x FINAL_NUM_CROP) after training
+    # ours, fine-tuning (videofocalnet.engine.finetune): layer-wise lr decay, each layer's rate times
+    # LAYER_DECAY ** (num_layers - layer_id) (stem 0, blocks through the stages, head last; 1.0 = off, BEiT/ConvNeXt
+    # fine-tune with 0.65-0.9); FREEZE: "" (none), "stem", "stages:N" (the stem and the first N stages) or
+    # "all_but_head" (linear probe), frozen parameters get no gradient and are not in the optimizer;
+    # FREEZE_NORM_EVAL: frozen norm layers stay in eval mode while training (BatchNorm keeps its running statistics;
+    # LayerNorm, the Video-FocalNets' only norm, has none, so it changes nothing there)
+    LAYER_DECAY: float = 1.0
+    FREEZE: str = ""
+    FREEZE_NORM_EVAL: bool = False
 
 
 @dataclass
@@ -450,6 +459,7 @@ _RANGES: list[tuple[tuple[str, ...], float | None, float | None, str]] = [
         "",
     ),
     (("AUG.HUE",), 0.0, 0.5, ""),
+    (("TRAIN.LAYER_DECAY",), 0.0, 1.0, "l"),
     (("AUG.SCALE",), 0.0, 1.0, "l"),
     (("AUG.CUTMIX_MINMAX",), 0.0, 1.0, ""),
     (
@@ -572,7 +582,22 @@ def _cross_checks(cfg: Config) -> list[Check]:
             cfg.AUG.REVERSE_PROB == 0.0 or bool(cfg.AUG.REVERSE_PAIRS),
             "AUG.REVERSE_PROB > 0 needs AUG.REVERSE_PAIRS (the dataset's time-reversal class pairs)",
         ),
+        _freeze_check(cfg),
+        (
+            not train.FREEZE_NORM_EVAL or bool(train.FREEZE.strip()),
+            "TRAIN.FREEZE_NORM_EVAL true needs TRAIN.FREEZE (it keeps the frozen parts' norm layers in eval mode)",
+        ),
     ]
+
+
+def _freeze_check(cfg: Config) -> Check:
+    from videofocalnet.engine.finetune import parse_freeze
+
+    try:
+        parse_freeze(cfg.TRAIN.FREEZE)
+    except ValueError as exc:
+        return False, str(exc)
+    return True, ""
 
 
 def _choice_checks(cfg: Config) -> list[Check]:

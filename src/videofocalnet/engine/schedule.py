@@ -57,9 +57,10 @@ class LRSchedule:
         return self.base_lr * self.decay_rate ** (t // self.decay_steps)
 
     def apply(self) -> float:
+        """Set every group's rate to the schedule's, times the group's ``lr_scale`` (layer decay) if it has one."""
         lr = self.lr_at(self.step_count)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         return lr
 
     def step(self) -> float:

@@ -54,6 +54,7 @@ from videofocalnet.engine.distributed import (
 )
 from videofocalnet.engine.ema import ModelEMA
 from videofocalnet.engine.evaluate import evaluate_dataset
+from videofocalnet.engine.finetune import apply_freeze, frozen_norms_eval
 from videofocalnet.engine.losses import build_criterion
 from videofocalnet.engine.optim import build_optimizer, scaled_lrs
 from videofocalnet.engine.precision import autocast_context, check_precision, grad_scaler
@@ -219,6 +220,7 @@ class TrainRecipe:
                 "a model passed to the training recipe is not the architecture MODEL.TYPE names, so its weights "
                 "cannot be exported: set SAVE_FREQ 0 and TRAIN.EVAL_FREQ 0 and score it with evaluate_dataset"
             )
+        build.num_classes_from_label_list(cfg)
         self.cfg, self.info, self.run_dir, self.progress = cfg, info, run_dir, progress
         self.injected_model = model
         self.callbacks = list(callbacks)
@@ -291,6 +293,10 @@ class TrainRecipe:
             barrier()
             report = load_pretrained(self.model, resolve_weights(path, progress=False), strict_head=False)
             self.log(f"loaded pretrained weights from {path}: {report}")
+        self.frozen = apply_freeze(self.model, self.cfg.TRAIN.FREEZE)
+        if self.frozen:
+            total = sum(1 for _ in self.model.parameters())
+            self.log(f"TRAIN.FREEZE {self.cfg.TRAIN.FREEZE!r}: froze {len(self.frozen)} of {total} parameter tensors")
         self.model.to(self.device)
 
     def _setup_optimization(self) -> None:
@@ -310,6 +316,7 @@ class TrainRecipe:
             eps=opt.EPS,
             official_no_weight_decay_bug=tr.OFFICIAL_NO_WEIGHT_DECAY_BUG,
             fused=opt.FUSED,
+            layer_decay=tr.LAYER_DECAY,
         )
         per_epoch = self.updates_per_epoch
         self.schedule = LRSchedule(
@@ -427,6 +434,8 @@ class TrainRecipe:
         sampler.set_start_index(state.batch_in_epoch * cfg.DATA.BATCH_SIZE)
         self.loader.generator.manual_seed(cfg.SEED * 100003 + epoch)
         self.ddp_model.train()
+        if cfg.TRAIN.FREEZE_NORM_EVAL:
+            frozen_norms_eval(self.model)
         batches = iter(self.loader)
         first_update = state.batch_in_epoch // self.accum
         bar = tqdm(

@@ -22,6 +22,8 @@ Every module keeps tensors channels-last, (B, T, H, W, C), like the published on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -238,6 +240,26 @@ class FactorizedVideoFocalNet(VideoFocalNet):
         collector: ModulatorCollector = []
         features = self.forward_frame_features(x, collector).mean(dim=1)
         return self.forward_head(features), collector
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """As the published model's, and the temporal blocks go too: they read only the pooled last stage, which
+        ``forward_intermediates`` (the spatial stages' maps) never needs."""
+        take = super().prune_intermediate_layers(indices, prune_norm=prune_norm, prune_head=prune_head)
+        self.temporal_blocks = nn.ModuleList()
+        self.temporal_norm = nn.Identity()  # type: ignore[assignment]
+        return take
+
+    def _layer_id(self, name: str, offsets: list[int]) -> int:
+        """Temporal blocks continue the numbering after the spatial ones (the final spatial norm shares the first
+        temporal block's id); temporal_norm and head take the last."""
+        parts = name.split(".")
+        if parts[0] == "temporal_blocks":
+            return offsets[-1] + int(parts[1]) + 1
+        if parts[0] in ("temporal_norm", "head"):
+            return offsets[-1] + len(self.temporal_blocks) + 1
+        return super()._layer_id(name, offsets)
 
 
 # --------------------------------------------------------------------------------------------------- builders

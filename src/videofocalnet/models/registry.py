@@ -4,7 +4,7 @@ architecture (registered name + constructor kwargs) off a state dict."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import torch
@@ -46,9 +46,34 @@ def model_entrypoint(name: str) -> Callable[..., nn.Module]:
         raise ValueError(f"unknown model {name!r}{hint} (registered: {', '.join(list_models())})") from None
 
 
-def create_model(name: str, **overrides) -> nn.Module:
-    """Build a registered model; keyword overrides replace the factory's defaults (e.g. ``num_classes=174``)."""
-    return model_entrypoint(name)(**overrides)
+def create_model(
+    name: str,
+    *,
+    features_only: bool = False,
+    out_indices: int | Sequence[int] | None = None,
+    output_fmt: str = "NCTHW",
+    feature_norm: bool = False,
+    **overrides,
+) -> nn.Module:
+    """Build a registered model; keyword overrides replace the factory's defaults (e.g. ``num_classes=174``).
+
+    ``features_only=True`` (timm's switch) returns a :class:`~videofocalnet.models.features.FeatureVideoFocalNet`
+    whose forward gives the stage maps ``out_indices`` names (None: all), in ``output_fmt``, with ``feature_info``;
+    ``feature_norm`` applies the final LayerNorm to the last stage's map.
+    """
+    model = model_entrypoint(name)(**overrides)
+    if not features_only:
+        return model
+    return as_features(model, out_indices, output_fmt=output_fmt, norm=feature_norm)
+
+
+def as_features(
+    model: nn.Module, out_indices: int | Sequence[int] | None = None, *, output_fmt: str = "NCTHW", norm: bool = False
+) -> nn.Module:
+    """Wrap a built (and perhaps weight-loaded) model as its ``features_only`` module."""
+    from videofocalnet.models.features import FeatureVideoFocalNet
+
+    return FeatureVideoFocalNet(model, out_indices, norm=norm, output_fmt=output_fmt)
 
 
 # ------------------------------------------------------------------------------------------------ architecture

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
+from videofocalnet.models.features import OUTPUT_FORMATS, feature_take_indices
 from videofocalnet.models.focal_modulation import MODULATIONS, ModulatorCollector
 from videofocalnet.models.layers import INIT_SCHEMES, DropPath, DropPathMode, Mlp, init_weights_official
 from videofocalnet.models.registry import register_model
@@ -221,6 +222,15 @@ def _check_arguments(
         raise ValueError(f"num_frames ({num_frames}) must be a multiple of tubelet_size ({tubelet_size})")
 
 
+def _feature_info(widths: Sequence[int], patch_size: int, tubelet_size: int) -> list[dict]:
+    """timm's ``feature_info``: stage i's map (before its downsample) has ``widths[i]`` channels at a spatial stride
+    of patch_size * 2**i and a temporal stride of tubelet_size."""
+    return [
+        {"num_chs": w, "reduction": patch_size * 2**i, "temporal_reduction": tubelet_size, "module": f"layers.{i}"}
+        for i, w in enumerate(widths)
+    ]
+
+
 class VideoFocalNet(nn.Module):
     """Video-FocalNet for clip classification; input (B, T, 3, H, W), output (B, num_classes).
 
@@ -308,6 +318,7 @@ class VideoFocalNet(nn.Module):
         self.norm = nn.LayerNorm(self.num_features)
         self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         self.apply(INIT_SCHEMES[init_mode])
+        self.feature_info = _feature_info(self.embed_dim, patch_size, tubelet_size)
 
     # ----------------------------------------------------------------------------------------------- helpers
     @torch.jit.ignore
@@ -326,7 +337,7 @@ class VideoFocalNet(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the head with a freshly initialised one (Identity for 0 classes)."""
         self.num_classes = num_classes
-        device = self.norm.weight.device
+        device = self.patch_embed.proj.weight.device
         self.head = nn.Linear(self.num_features, num_classes, device=device) if num_classes > 0 else nn.Identity()
         self.head.apply(init_weights_official)
 
@@ -379,6 +390,83 @@ class VideoFocalNet(nn.Module):
         collector: ModulatorCollector = []
         tokens = self.forward_tokens(x, collector)
         return self.forward_head(tokens.mean(dim=(1, 2, 3))), collector
+
+    # ----------------------------------------------------------------------------------------------- features
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCTHW",
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Per-stage feature maps for detection, localisation or retrieval heads (timm's API and semantics).
+
+        Stage ``i``'s map is the output of its blocks, before its downsample (as FocalNet/Swin detection backbones
+        take it): (B, embed_dim[i], T', H / (4 * 2**i), W / (4 * 2**i)) for ``output_fmt="NCTHW"``, or the
+        channels-last (B, T', h, w, C) the model computes in for ``"NTHWC"`` (no copy). ``indices``: None = every
+        stage, an int n = the last n, a list = those stages (negative counts from the end). ``norm`` applies the
+        final LayerNorm to the last stage's map (the only one it belongs to). Returns the maps, or (final tokens
+        after the final norm, (B, T', h, w, C) exactly as ``forward_tokens``, maps); ``stop_early`` skips the
+        stages after the last one asked for (and then returns only the maps' final state, un-normed).
+        """
+        if output_fmt not in OUTPUT_FORMATS:
+            raise ValueError(f"output_fmt must be one of {', '.join(OUTPUT_FORMATS)}, got {output_fmt!r}")
+        take, max_index = feature_take_indices(len(self.layers), indices)
+        self._check_input(x)
+        last = len(self.layers) - 1
+        stages = list(self.layers)[: max_index + 1] if stop_early else list(self.layers)
+        intermediates: list[torch.Tensor] = []
+        x = self.pos_drop(self.patch_embed(x))  # (B, T, 3, H, W) -> (B, T', H/4, W/4, C0)
+        for i, stage in enumerate(stages):
+            stage = cast(FocalNetStage, stage)
+            x = run_blocks(stage.blocks, x, None, checkpointing=stage.grad_checkpointing)  # (B, T', h_i, w_i, C_i)
+            if i in take:
+                feat = self.norm(x) if norm and i == last else x
+                # (B, T', h, w, C) -> (B, C, T', h, w): a strided view, channels_last_3d in memory
+                intermediates.append(feat.permute(0, 4, 1, 2, 3) if output_fmt == "NCTHW" else feat)
+            if stage.downsample is not None and not (stop_early and i == max_index):
+                x = stage.downsample(x)  # (B, T', h, w, C) -> (B, T', h/2, w/2, 2C)
+        if intermediates_only:
+            return intermediates
+        return (self.norm(x) if len(stages) == len(self.layers) else x), intermediates
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop what :meth:`forward_intermediates` with these ``indices`` never reaches (timm's API): later stages,
+        the last kept stage's downsample, the final norm when ``prune_norm``, the head when ``prune_head``. The
+        pruned model serves ``forward_intermediates`` only. Returns the kept stage indices."""
+        take, max_index = feature_take_indices(len(self.layers), indices)
+        self.layers = self.layers[: max_index + 1]
+        last = cast(FocalNetStage, self.layers[-1])
+        last.downsample = None
+        self.feature_info = self.feature_info[: max_index + 1]
+        if prune_norm or max_index < self.num_stages - 1:  # the final norm belongs to the last stage only
+            self.norm = nn.Identity()  # type: ignore[assignment]
+        if prune_head:
+            self.reset_classifier(0)
+        return take
+
+    def param_layer_ids(self) -> dict[str, int]:
+        """Parameter name -> layer id for layer-wise learning-rate decay (BEiT / ConvNeXt recipes): the stem is 0,
+        blocks count 1, 2, ... through the stages, a stage's downsample takes the id of the block it feeds, and
+        the final norm and head take the last id (the number of layers), so they keep the full rate."""
+        offsets = [0]
+        for stage in self.layers:
+            offsets.append(offsets[-1] + len(cast(FocalNetStage, stage).blocks))
+        return {name: self._layer_id(name, offsets) for name, _ in self.named_parameters()}
+
+    def _layer_id(self, name: str, offsets: list[int]) -> int:
+        parts = name.split(".")
+        if parts[0] == "patch_embed":
+            return 0
+        if parts[0] == "layers" and parts[2] == "blocks":
+            return offsets[int(parts[1])] + int(parts[3]) + 1
+        if parts[0] == "layers" and parts[2] == "downsample":
+            return offsets[int(parts[1]) + 1] + 1
+        return offsets[-1] + 1  # norm, head
 
 
 # --------------------------------------------------------------------------------------------------- factories
