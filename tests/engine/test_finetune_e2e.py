@@ -26,19 +26,12 @@ USER_CLASSES = ["growing", "shrinking", "static"]  # the user's own class folder
 
 
 def write_folder_lists(videos: Path, out: Path) -> dict[str, Path]:
-    """The list files of a ``<class>/<clip>.mp4`` tree: labels sorted by name, ``train_*``/``val_*`` clips into the
-    two splits. A stand-in for ``videofocalnet prepare-data folder VIDEOS --out OUT`` (built on another branch):
-    swap the call in here when it lands."""
-    classes = sorted(p.name for p in videos.iterdir() if p.is_dir())
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "labels.csv").write_text("id,name\n" + "".join(f"{i},{c}\n" for i, c in enumerate(classes)))
-    for split in ("train", "val"):
-        rows = [
-            f"{clip.relative_to(videos).as_posix()},{label}\n"
-            for label, name in enumerate(classes)
-            for clip in sorted((videos / name).glob(f"{split}_*.mp4"))
-        ]
-        (out / f"{split}.csv").write_text("".join(rows))
+    """``videofocalnet prepare-data folder`` on a ``<class>/<clip>.mp4`` tree: labels sorted by name, a seeded split
+    stratified by class."""
+    from videofocalnet.cli import main
+
+    argv = ["prepare-data", "folder", "--videos", str(videos), "--out", str(out), "--val-fraction", "0.25"]
+    assert main(argv) == 0
     return {"root": videos, "labels": out / "labels.csv", "train": out / "train.csv", "val": out / "val.csv"}
 
 
