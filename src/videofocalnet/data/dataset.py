@@ -10,6 +10,11 @@ Design points:
 * A sample that cannot be read is returned as ``video=None`` with the error text instead of raising, so one bad
   file among 240k does not kill a multi-day run; :func:`collate_skip_bad` drops it from the batch and
   :class:`BadVideoTracker` names it and stops the run if bad files are more than a small fraction.
+* Truncated files (``VideoReader.truncation``: the header promises more than the file holds) are unreadable
+  samples too, skipped and counted like any other: a clip sampled from the first seconds of a cut download need
+  not show the labelled action, so using what decodes would train on wrong labels without a word.
+* Frames are sampled in time (``sampling.FrameTimes``): a dropped-frame AVI or a variable-frame-rate file gives
+  clips that span the seconds they claim; constant-rate files get exactly the index-based frames.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ import torch
 from torch.utils.data import Dataset
 
 from videofocalnet.data.annotations import read_annotation_list
-from videofocalnet.data.decode import BackendUnavailableError, DecodedVideoCache, open_video
-from videofocalnet.data.sampling import SAMPLING_MODES, SamplingMode, view_indices
+from videofocalnet.data.decode import BackendUnavailableError, DecodedVideoCache, DecodeError, open_video
+from videofocalnet.data.sampling import SAMPLING_MODES, FrameTimes, SamplingMode, view_indices
 from videofocalnet.data.transforms import EvalTransform, TrainTransform, time_reverse
 
 __all__ = [
@@ -160,7 +165,9 @@ class VideoDataset(Dataset):
     def video_path(self, index: int) -> Path:
         return self.root / self.entries[index].path
 
-    def _clip_indices(self, num_video_frames: int, g: torch.Generator) -> list[list[int]]:
+    def _clip_indices(
+        self, num_video_frames: int, g: torch.Generator, times: FrameTimes | None = None
+    ) -> list[list[int]]:
         views = self.num_clips if self.mode == "test" else 1
         return view_indices(
             self.sampling,
@@ -170,6 +177,7 @@ class VideoDataset(Dataset):
             num_views=views,
             train=self.mode == "train",
             generator=g,
+            times=times,
         )
 
     @property
@@ -201,15 +209,19 @@ class VideoDataset(Dataset):
         """The sampled frames of every temporal view, (V, T, 3, H, W) uint8."""
         cache = self.decoded_cache
         decoded = cache.get(path) if cache is not None else None
+        times = cache.times(path) if cache is not None and decoded is not None else None
         if decoded is None:
             with open_video(path, backend=self.backend) as reader:
+                if reader.truncation is not None:
+                    raise DecodeError(path, f"{reader.truncation}; skipped (download it again or drop it)")
+                times = reader.frame_times
                 decoded = cache.load(reader) if cache is not None else None
                 if decoded is None:  # no cache, or it is full: read only the sampled frames
-                    clips = self._clip_indices(reader.num_frames, g)
+                    clips = self._clip_indices(reader.num_frames, g, times)
                     frames = reader.read([i for clip in clips for i in clip])  # (V * T, H, W, 3) uint8
         if decoded is not None:
             num_frames, every = decoded  # every: (N, H, W, 3) uint8; N < num_frames when the header over-counts
-            clips = self._clip_indices(num_frames, g)
+            clips = self._clip_indices(num_frames, g, times)
             frames = every[[min(i, num_frames - 1, len(every) - 1) for clip in clips for i in clip]]
         # (V * T, H, W, 3) -> (V, T, 3, H, W): channels-first per frame for the transforms
         return frames.view(len(clips), self.num_frames, *frames.shape[1:]).permute(0, 1, 4, 2, 3)
