@@ -20,6 +20,7 @@ Design points:
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -279,19 +280,52 @@ class TooManyBadVideosError(RuntimeError):
     """More than the allowed fraction of samples could not be read: the data (or the decoder) is broken."""
 
 
-class BadVideoTracker:
-    """Counts unreadable samples across batches, logs each bad path once, and stops the run when the bad
-    fraction exceeds ``max_bad_fraction`` after at least ``min_seen`` samples (so one early failure in a
-    tiny window is not mistaken for a broken dataset)."""
+# The small-sample rule: stop when this many or more bad samples among those seen would happen with probability
+# below SMALL_SAMPLE_P if the true bad fraction were the allowed maximum. An all-broken batch of 2 at 1 % allowed
+# has probability 1e-4 and stops the run in its first batch; one bad video in a batch of 8 (p = 0.08) does not.
+SMALL_SAMPLE_P = 1e-3
 
-    def __init__(self, max_bad_fraction: float = 0.01, min_seen: int = 100) -> None:
+
+def _binomial_tail(n: int, k: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed directly (n is at most a few hundred here)."""
+    if k <= 0:
+        return 1.0
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    return min(1.0, sum(math.comb(n, j) * p**j * (1.0 - p) ** (n - j) for j in range(k, n + 1)))
+
+
+class BadVideoTracker:
+    """Counts unreadable samples across batches, logs each bad path once, and stops the run when bad files are
+    more than ``max_bad_fraction`` of those seen.
+
+    From the first batch: before ``min_seen`` samples the fraction alone says little (one bad file in the first
+    batch of 8 is 12 %), so there the run stops only when the bad count is implausible under the allowed fraction
+    (binomial tail below :data:`SMALL_SAMPLE_P`): an all-broken list stops in its first batch, a single early bad
+    file does not. From ``min_seen`` on, the plain fraction decides. The error names ``setting`` (the config key
+    that sets the limit) and the first bad files."""
+
+    def __init__(
+        self, max_bad_fraction: float = 0.01, min_seen: int = 100, *, setting: str = "DATA.MAX_BAD_FRACTION"
+    ) -> None:
         if not 0 <= max_bad_fraction <= 1:
             raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
         self.max_bad_fraction = max_bad_fraction
         self.min_seen = min_seen
+        self.setting = setting
         self.seen = 0
         self.bad = 0
         self.bad_paths: dict[str, str] = {}
+
+    def too_many(self) -> bool:
+        """Whether the counts so far break the limit (see the class docstring)."""
+        if self.bad == 0:
+            return False
+        if self.seen >= self.min_seen:
+            return self.bad_fraction > self.max_bad_fraction
+        return _binomial_tail(self.seen, self.bad, self.max_bad_fraction) < SMALL_SAMPLE_P
 
     @property
     def bad_fraction(self) -> float:
@@ -304,11 +338,12 @@ class BadVideoTracker:
             if path not in self.bad_paths:
                 self.bad_paths[path] = error
                 logger.warning("skipping unreadable video %s: %s", path, error)
-        if self.seen >= self.min_seen and self.bad_fraction > self.max_bad_fraction:
-            examples = "; ".join(f"{p} ({e})" for p, e in list(self.bad_paths.items())[:5])
+        if self.too_many():
+            examples = "; ".join(f"{p} ({e})" for p, e in list(self.bad_paths.items())[:3])
             raise TooManyBadVideosError(
-                f"{self.bad} of {self.seen} samples unreadable ({self.bad_fraction:.2%} > "
-                f"{self.max_bad_fraction:.2%} allowed); first: {examples}"
+                f"{self.bad} of {self.seen} samples unreadable ({self.bad_fraction:.2%}, {self.setting} allows "
+                f"{self.max_bad_fraction:.2%}): run videofocalnet check-data on the list, or raise {self.setting}; "
+                f"first: {examples}"
             )
 
     def summary(self) -> dict[str, Any]:
