@@ -15,8 +15,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
-from hostile_videos import DROPPED_SLOTS, dropped_frame_avi, overcounting_avi, truncated_mp4  # noqa: E402
 from inference_helpers import save_tiny_checkpoint  # noqa: E402
+
+from hostile_videos import DROPPED_SLOTS, dropped_frame_avi, overcounting_avi, truncated_mp4  # noqa: E402
 
 
 def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -64,7 +65,9 @@ def test_timelines_of_same_named_videos_keep_their_folders(checkpoint: Path, tmp
     # a folder argument: paths under it, relative to it
     result = cli("predict", tmp_path, *args[:-3], "--out-dir", tmp_path / "tl2", "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "tl2" / "a" / "clip.timeline.csv").exists() and (tmp_path / "tl2" / "b" / "clip.timeline.png").exists()
+    assert (tmp_path / "tl2" / "a" / "clip.timeline.csv").exists() and (
+        tmp_path / "tl2" / "b" / "clip.timeline.png"
+    ).exists()
 
 
 def test_inputs_that_would_write_the_same_timeline_are_refused_before_work(checkpoint: Path, tmp_path: Path) -> None:

@@ -58,7 +58,9 @@ def test_truncated_mp4_is_reported_with_both_figures(files):
 def test_header_that_over_counts_frames_is_truncated(files):
     info = probe_video(files["overcount"])
     assert (info.num_frames, info.promised_frames) == (40, 100)
-    assert info.truncation is not None and "100 frames / 4.00 s" in info.truncation and "40 decodable" in info.truncation
+    assert (
+        info.truncation is not None and "100 frames / 4.00 s" in info.truncation and "40 decodable" in info.truncation
+    )
 
 
 def test_dropped_frame_avi_and_vfr_are_not_truncated_and_keep_their_timestamps(files):

@@ -89,7 +89,9 @@ def test_an_all_broken_list_stops_in_the_first_batch_naming_the_setting(write_ti
     message = str(err.value)
     assert message.startswith("2 of 2 samples unreadable") and "DATA.MAX_BAD_FRACTION allows 1.00%" in message
     assert "check-data" in message and "b" in message.split("first: ")[1]
-    result = cli("train", "--cfg", str(path), "--output", str(tmp_path / "cli"), "--opts", "DATA.TRAIN_FILE", str(listing))
+    result = cli(
+        "train", "--cfg", str(path), "--output", str(tmp_path / "cli"), "--opts", "DATA.TRAIN_FILE", str(listing)
+    )
     assert result.returncode == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "2 of 2 samples unreadable" in errors[0] and "DATA.MAX_BAD_FRACTION" in errors[0]

@@ -78,5 +78,7 @@ def test_truncated_file_is_classified_as_far_as_it_decodes_with_a_warning(classi
     timeline = predict_timeline(classifier, files["truncated"], window_s=0.5, stride_s=0.5, progress=False)
     with open_video(files["truncated"]) as reader:
         decodable = reader.decodable_frames()
-    assert timeline.num_frames == decodable and timeline.warning and "classified as far as it decodes" in timeline.warning
+    assert (
+        timeline.num_frames == decodable and timeline.warning and "classified as far as it decodes" in timeline.warning
+    )
     assert timeline.windows[-1].end_s == pytest.approx(decodable / 30, abs=1 / 30)

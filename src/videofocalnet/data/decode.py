@@ -397,8 +397,8 @@ class VideoReader:
         if self._pts is None or self._pts_to_index is None:
             count = 0
             try:
-                for count, _ in enumerate(self._decode_sequential(None), start=1):
-                    pass
+                for _frame in self._decode_sequential(None):
+                    count += 1
             except DecodeError:
                 pass
             return count

@@ -88,9 +88,7 @@ class PreprocessConfig:
             std=self.std,
         )
 
-    def clip_indices(
-        self, num_video_frames: int, num_clips: int, times: FrameTimes | None = None
-    ) -> list[list[int]]:
+    def clip_indices(self, num_video_frames: int, num_clips: int, times: FrameTimes | None = None) -> list[list[int]]:
         """Frame indices of each of ``num_clips`` deterministic temporal views; with the file's ``times`` they are
         placed in seconds (see ``sampling.view_indices``), as the datasets place them."""
         return view_indices(
