@@ -9,7 +9,10 @@ the suite takes a few seconds and CI is reproducible; ``VIDEOFOCALNET_FUZZ_EXAMP
 Failures found and fixed (each kept below as an explicit ``@example``): a safetensors file whose 8-byte header
 length begins with 0x80 (a legacy pickle's magic byte) and whose JSON header is not an object went to
 ``torch.load``, which hands such files to safetensors; its ``SafetensorError`` escaped ``load_torch_object`` as a
-traceback (found at 2,500 examples per target). Other ``@example`` lines pin inputs that must keep failing cleanly.
+traceback (found at 2,500 examples per target); a torch archive whose pickle names a persistent id ``\x00torage``
+instead of ``storage`` (one byte zeroed) tripped an ``assert`` inside ``torch.load``, whose AssertionError escaped
+the same way; one byte of a pickle's length field set to 0x8e made the unpickler ask for an impossible allocation
+(MemoryError). Other ``@example`` lines pin inputs that must keep failing cleanly.
 """
 
 from __future__ import annotations
@@ -220,7 +223,7 @@ def test_config_files_load_or_fail_with_one_config_error(text):
 
 # ---------------------------------------------------------------------------------------------- checkpoints
 @pytest.fixture(scope="module")
-def checkpoint_files(tmp_path_factory) -> dict[str, bytes]:
+def checkpoint_files(tmp_path_factory) -> dict[str, Path]:
     """A real safetensors export of a tiny Video-FocalNet and real torch files: the bytes mutations start from."""
     from videofocalnet.models import create_model
     from videofocalnet.weights import save_weights
@@ -232,11 +235,7 @@ def checkpoint_files(tmp_path_factory) -> dict[str, bytes]:
     state = {"a": torch.arange(6.0), "b": torch.ones(2, 2)}
     torch.save(state, root / "plain.pt")
     torch.save({"model": state, "epoch": 3}, root / "wrapped.pth")
-    return {
-        "safetensors": ours.read_bytes(),
-        "torch": (root / "plain.pt").read_bytes(),
-        "wrapped": (root / "wrapped.pth").read_bytes(),
-    }
+    return {"safetensors": ours, "torch": root / "plain.pt", "wrapped": root / "wrapped.pth"}  # paths: short reports
 
 
 CHECKPOINT_ERRORS = (ValueError, OSError)
@@ -271,8 +270,10 @@ HEADER_JSON = st.recursive(
     edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=6),
     cut=st.one_of(st.none(), st.floats(0, 1)),
 )
+@example(kind="torch", edits=[(0.06640625, 0)], cut=None)  # found: a NUL in 'storage' -> torch's AssertionError
+@example(kind="torch", edits=[(0.140625, 142)], cut=None)  # found: a corrupt pickle length -> MemoryError
 def test_mutated_checkpoint_bytes_give_one_line_value_or_os_errors(checkpoint_files, tmp_path, kind, edits, cut):
-    data = bytearray(checkpoint_files[kind])
+    data = bytearray(checkpoint_files[kind].read_bytes())
     for where, byte in edits:
         data[min(int(where * len(data)), len(data) - 1)] = byte
     if cut is not None:
@@ -304,7 +305,7 @@ def test_mutated_checkpoint_bytes_give_one_line_value_or_os_errors(checkpoint_fi
 @example(header=b"[" + b" " * 382 + b"]")  # 384 bytes: so is this one's
 def test_safetensors_headers_give_one_line_value_or_os_errors(checkpoint_files, tmp_path, header):
     path = tmp_path / "h.safetensors"
-    path.write_bytes(_with_header(checkpoint_files["safetensors"], header))
+    path.write_bytes(_with_header(checkpoint_files["safetensors"].read_bytes(), header))
     _read_any(path)
 
 

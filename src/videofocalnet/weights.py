@@ -100,8 +100,11 @@ def load_torch_object(path: str | os.PathLike) -> Any:
         return load_torch_file(path)
     except UnsafePickleError as exc:
         raise UnsafeCheckpointError(f"{path}: refusing to load it: {exc}") from None
-    # SafetensorError: torch.load hands a file that looks like safetensors to safetensors itself, so a safetensors
-    # file whose 8-byte header length starts with 0x80 and whose JSON is not an object lands here
+    # Found by tests/test_fuzz.py: torch.load hands a file that looks like safetensors to safetensors itself (so a
+    # safetensors file whose 8-byte header length starts with 0x80 and whose JSON is not an object raises
+    # SafetensorError here), and checks a corrupt archive's pickle with asserts (AssertionError: "Unknown typename
+    # for persistent_load"); TypeError/IndexError/OverflowError come from pickles whose opcodes got wrong arguments,
+    # MemoryError from a corrupt length field asking for terabytes (the file's claim, not the machine running out).
     except (
         pickle.UnpicklingError,
         RuntimeError,
@@ -110,6 +113,11 @@ def load_torch_object(path: str | os.PathLike) -> Any:
         KeyError,
         AttributeError,
         SafetensorError,
+        AssertionError,
+        TypeError,
+        IndexError,
+        OverflowError,
+        MemoryError,
     ) as exc:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise CheckpointMismatchError(
