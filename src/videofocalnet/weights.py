@@ -94,11 +94,31 @@ def load_torch_object(path: str | os.PathLike) -> Any:
         magic = fh.read(4)
     if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch zip archive / legacy pickle (protocol >= 2)
         raise CheckpointMismatchError(f"{path}: not a safetensors file or a torch checkpoint (starts with {magic!r})")
+    from safetensors import SafetensorError
+
     try:
         return load_torch_file(path)
     except UnsafePickleError as exc:
         raise UnsafeCheckpointError(f"{path}: refusing to load it: {exc}") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, AttributeError) as exc:
+    # Found by tests/test_fuzz.py: torch.load hands a file that looks like safetensors to safetensors itself (so a
+    # safetensors file whose 8-byte header length starts with 0x80 and whose JSON is not an object raises
+    # SafetensorError here), and checks a corrupt archive's pickle with asserts (AssertionError: "Unknown typename
+    # for persistent_load"); TypeError/IndexError/OverflowError come from pickles whose opcodes got wrong arguments,
+    # MemoryError from a corrupt length field asking for terabytes (the file's claim, not the machine running out).
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        KeyError,
+        AttributeError,
+        SafetensorError,
+        AssertionError,
+        TypeError,
+        IndexError,
+        OverflowError,
+        MemoryError,
+    ) as exc:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise CheckpointMismatchError(
             f"{path}: not a readable torch checkpoint (truncated or corrupt: {reason})"

@@ -1,7 +1,10 @@
 """``videofocalnet predict PATH... --checkpoint CKPT``: top-k classes per video, or a timeline of predictions.
 
 Folders expand to the videos under them (with a progress bar). With ``--window``/``--stride`` (seconds) every
-video gets a timeline written as ``<stem>.timeline.{json,csv,png}`` in ``--out-dir``.
+video gets a timeline written as ``<stem>.timeline.{json,csv,png}`` in ``--out-dir``, under the video's folder
+relative to the inputs' common folder (``a/clip.mp4`` and ``b/clip.mp4`` write ``a/clip.timeline.*`` and
+``b/clip.timeline.*``); inputs that would still write the same file (``clip.mp4`` beside ``clip.avi``) are refused
+before any work.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +50,26 @@ def _print_prediction(path: str, topk: list[tuple[str, float]]) -> None:
         print(f"  {prob:7.4f}  {name}")
 
 
+def timeline_stems(paths: list[Path]) -> list[Path]:
+    """Output stem (relative to --out-dir) of each input's timeline: its folder relative to the common folder of
+    all inputs, plus ``<name before the first dot>.timeline``. Raises ValueError naming both inputs when two would
+    write the same files, because one timeline would silently replace the other."""
+    parents = [Path(os.path.abspath(p)).parent for p in paths]
+    base = Path(os.path.commonpath(parents)) if parents else Path()
+    stems: list[Path] = []
+    owner: dict[Path, Path] = {}
+    for path, parent in zip(paths, parents):
+        stem = parent.relative_to(base) / f"{Path(path).name.split('.')[0]}.timeline"
+        if stem in owner:
+            raise ValueError(
+                f"{owner[stem]} and {path} would both write {stem}.json: rename one, or predict them separately "
+                "with different --out-dir"
+            )
+        owner[stem] = path
+        stems.append(stem)
+    return stems
+
+
 def run(args: argparse.Namespace) -> int:
     from videofocalnet.cli._checks import check_device, check_positive, check_writable_dir, check_writable_file
     from videofocalnet.data.sampling import parse_views
@@ -64,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         parse_views(args.views)
         paths = expand_video_paths(args.paths)
+        if args.window is not None:
+            timeline_stems(paths)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -117,7 +143,8 @@ def _predict_timelines(classifier, paths: list, args: argparse.Namespace) -> tup
     progress = not args.no_progress
     out_dir = Path(args.out_dir)
     stride = args.window if args.stride is None else args.stride
-    for path in tqdm(paths, desc="predict", unit="video", disable=not progress or len(paths) < 2):
+    stems = timeline_stems(paths)
+    for path, stem in zip(tqdm(paths, desc="predict", unit="video", disable=not progress or len(paths) < 2), stems):
         try:
             timeline = predict_timeline(
                 classifier,
@@ -133,11 +160,11 @@ def _predict_timelines(classifier, paths: list, args: argparse.Namespace) -> tup
             errors.append({"path": str(path), "error": str(exc)})
             print(f"error: {exc}", file=sys.stderr)
             continue
-        stem = f"{Path(path).name.split('.')[0]}.timeline"
+        target = out_dir / stem
         files = {
-            "json": str(timeline.write_json(out_dir / f"{stem}.json")),
-            "csv": str(timeline.write_csv(out_dir / f"{stem}.csv")),
-            "plot": str(timeline.plot(out_dir / f"{stem}.png")),
+            "json": str(timeline.write_json(target.with_name(f"{stem.name}.json"))),
+            "csv": str(timeline.write_csv(target.with_name(f"{stem.name}.csv"))),
+            "plot": str(timeline.plot(target.with_name(f"{stem.name}.png"))),
         }
         print(f"{path}: {len(timeline.windows)} windows")
         for w in timeline.windows:

@@ -263,6 +263,7 @@ PROBLEM_KINDS = (
     "missing-video",
     "unreadable-video",  # decode.probe_video raised DecodeError
     "empty-video",  # the container opens but holds no frames
+    "truncated-video",  # what decodes falls short of what the header promises (decode.VideoInfo.truncation)
     "duplicate-path",
     "empty-list",
 )
@@ -427,4 +428,6 @@ def _check_videos(entries: Sequence[AnnotationEntry], root: Path, *, decode: boo
             continue
         if info.num_frames <= 0:
             problems.append(CheckProblem(entry.line, entry.path, "empty-video", f"{video} has no decodable frames"))
+        elif getattr(info, "truncation", None):
+            problems.append(CheckProblem(entry.line, entry.path, "truncated-video", f"{video}: {info.truncation}"))
     return problems

@@ -10,11 +10,17 @@ Design points:
 * A sample that cannot be read is returned as ``video=None`` with the error text instead of raising, so one bad
   file among 240k does not kill a multi-day run; :func:`collate_skip_bad` drops it from the batch and
   :class:`BadVideoTracker` names it and stops the run if bad files are more than a small fraction.
+* Truncated files (``VideoReader.truncation``: the header promises more than the file holds) are unreadable
+  samples too, skipped and counted like any other: a clip sampled from the first seconds of a cut download need
+  not show the labelled action, so using what decodes would train on wrong labels without a word.
+* Frames are sampled in time (``sampling.FrameTimes``): a dropped-frame AVI or a variable-frame-rate file gives
+  clips that span the seconds they claim; constant-rate files get exactly the index-based frames.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,8 +32,8 @@ import torch
 from torch.utils.data import Dataset
 
 from videofocalnet.data.annotations import read_annotation_list
-from videofocalnet.data.decode import BackendUnavailableError, DecodedVideoCache, open_video
-from videofocalnet.data.sampling import SAMPLING_MODES, SamplingMode, view_indices
+from videofocalnet.data.decode import BackendUnavailableError, DecodedVideoCache, DecodeError, open_video
+from videofocalnet.data.sampling import SAMPLING_MODES, FrameTimes, SamplingMode, view_indices
 from videofocalnet.data.transforms import EvalTransform, TrainTransform, time_reverse
 
 __all__ = [
@@ -160,7 +166,9 @@ class VideoDataset(Dataset):
     def video_path(self, index: int) -> Path:
         return self.root / self.entries[index].path
 
-    def _clip_indices(self, num_video_frames: int, g: torch.Generator) -> list[list[int]]:
+    def _clip_indices(
+        self, num_video_frames: int, g: torch.Generator, times: FrameTimes | None = None
+    ) -> list[list[int]]:
         views = self.num_clips if self.mode == "test" else 1
         return view_indices(
             self.sampling,
@@ -170,6 +178,7 @@ class VideoDataset(Dataset):
             num_views=views,
             train=self.mode == "train",
             generator=g,
+            times=times,
         )
 
     @property
@@ -201,15 +210,19 @@ class VideoDataset(Dataset):
         """The sampled frames of every temporal view, (V, T, 3, H, W) uint8."""
         cache = self.decoded_cache
         decoded = cache.get(path) if cache is not None else None
+        times = cache.times(path) if cache is not None and decoded is not None else None
         if decoded is None:
             with open_video(path, backend=self.backend) as reader:
+                if reader.truncation is not None:
+                    raise DecodeError(path, f"{reader.truncation}; skipped (download it again or drop it)")
+                times = reader.frame_times
                 decoded = cache.load(reader) if cache is not None else None
                 if decoded is None:  # no cache, or it is full: read only the sampled frames
-                    clips = self._clip_indices(reader.num_frames, g)
+                    clips = self._clip_indices(reader.num_frames, g, times)
                     frames = reader.read([i for clip in clips for i in clip])  # (V * T, H, W, 3) uint8
         if decoded is not None:
             num_frames, every = decoded  # every: (N, H, W, 3) uint8; N < num_frames when the header over-counts
-            clips = self._clip_indices(num_frames, g)
+            clips = self._clip_indices(num_frames, g, times)
             frames = every[[min(i, num_frames - 1, len(every) - 1) for clip in clips for i in clip]]
         # (V * T, H, W, 3) -> (V, T, 3, H, W): channels-first per frame for the transforms
         return frames.view(len(clips), self.num_frames, *frames.shape[1:]).permute(0, 1, 4, 2, 3)
@@ -267,19 +280,52 @@ class TooManyBadVideosError(RuntimeError):
     """More than the allowed fraction of samples could not be read: the data (or the decoder) is broken."""
 
 
-class BadVideoTracker:
-    """Counts unreadable samples across batches, logs each bad path once, and stops the run when the bad
-    fraction exceeds ``max_bad_fraction`` after at least ``min_seen`` samples (so one early failure in a
-    tiny window is not mistaken for a broken dataset)."""
+# The small-sample rule: stop when this many or more bad samples among those seen would happen with probability
+# below SMALL_SAMPLE_P if the true bad fraction were the allowed maximum. An all-broken batch of 2 at 1 % allowed
+# has probability 1e-4 and stops the run in its first batch; one bad video in a batch of 8 (p = 0.08) does not.
+SMALL_SAMPLE_P = 1e-3
 
-    def __init__(self, max_bad_fraction: float = 0.01, min_seen: int = 100) -> None:
+
+def _binomial_tail(n: int, k: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed directly (n is at most a few hundred here)."""
+    if k <= 0:
+        return 1.0
+    if p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    return min(1.0, sum(math.comb(n, j) * p**j * (1.0 - p) ** (n - j) for j in range(k, n + 1)))
+
+
+class BadVideoTracker:
+    """Counts unreadable samples across batches, logs each bad path once, and stops the run when bad files are
+    more than ``max_bad_fraction`` of those seen.
+
+    From the first batch: before ``min_seen`` samples the fraction alone says little (one bad file in the first
+    batch of 8 is 12 %), so there the run stops only when the bad count is implausible under the allowed fraction
+    (binomial tail below :data:`SMALL_SAMPLE_P`): an all-broken list stops in its first batch, a single early bad
+    file does not. From ``min_seen`` on, the plain fraction decides. The error names ``setting`` (the config key
+    that sets the limit) and the first bad files."""
+
+    def __init__(
+        self, max_bad_fraction: float = 0.01, min_seen: int = 100, *, setting: str = "DATA.MAX_BAD_FRACTION"
+    ) -> None:
         if not 0 <= max_bad_fraction <= 1:
             raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
         self.max_bad_fraction = max_bad_fraction
         self.min_seen = min_seen
+        self.setting = setting
         self.seen = 0
         self.bad = 0
         self.bad_paths: dict[str, str] = {}
+
+    def too_many(self) -> bool:
+        """Whether the counts so far break the limit (see the class docstring)."""
+        if self.bad == 0:
+            return False
+        if self.seen >= self.min_seen:
+            return self.bad_fraction > self.max_bad_fraction
+        return _binomial_tail(self.seen, self.bad, self.max_bad_fraction) < SMALL_SAMPLE_P
 
     @property
     def bad_fraction(self) -> float:
@@ -292,11 +338,12 @@ class BadVideoTracker:
             if path not in self.bad_paths:
                 self.bad_paths[path] = error
                 logger.warning("skipping unreadable video %s: %s", path, error)
-        if self.seen >= self.min_seen and self.bad_fraction > self.max_bad_fraction:
-            examples = "; ".join(f"{p} ({e})" for p, e in list(self.bad_paths.items())[:5])
+        if self.too_many():
+            examples = "; ".join(f"{p} ({e})" for p, e in list(self.bad_paths.items())[:3])
             raise TooManyBadVideosError(
-                f"{self.bad} of {self.seen} samples unreadable ({self.bad_fraction:.2%} > "
-                f"{self.max_bad_fraction:.2%} allowed); first: {examples}"
+                f"{self.bad} of {self.seen} samples unreadable ({self.bad_fraction:.2%}, {self.setting} allows "
+                f"{self.max_bad_fraction:.2%}): run videofocalnet check-data on the list, or raise {self.setting}; "
+                f"first: {examples}"
             )
 
     def summary(self) -> dict[str, Any]:

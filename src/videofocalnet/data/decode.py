@@ -13,11 +13,23 @@ whole video.
 
 Every failure (unreadable file, no video stream, a decoder error, a backend error) is raised as
 :class:`DecodeError` naming the file and the reason, so a dataset can skip the sample instead of crashing a run.
+
+Decodability, not headers. A truncated download keeps an intact header (an mp4 with its moov atom first promises
+every frame), so a reader compares what the header promises (frame count, duration) with what the packets hold,
+and :attr:`VideoReader.truncation` names both figures when the file falls short. :func:`probe_video` also decodes
+the last group of pictures, so a tail whose packets exist but do not decode is caught too. A reader of a truncated
+file treats a decoder error past the cut as the end of the video; what callers do with such a file is their
+policy (datasets skip and count it, the classifier uses what decodes and warns).
+
+Time. :attr:`VideoReader.frame_times` gives every frame's presentation time (see ``sampling.FrameTimes``) from the
+same packet index, so samplers and timelines work in seconds on dropped-frame and variable-frame-rate files.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import functools
 import os
 import re
 import threading
@@ -30,6 +42,7 @@ import numpy as np
 import torch
 
 from videofocalnet.data.formats import IMAGE_EXTENSIONS
+from videofocalnet.data.sampling import FrameTimes
 
 if TYPE_CHECKING:  # PyAV is imported lazily (see _av); its types are only needed for checking
     from av.container import InputContainer
@@ -55,6 +68,10 @@ BACKENDS = ("pyav", "torchcodec")
 # costs about as much as decoding forward.
 SEEK_MIN_SKIP = 4
 
+# A file is truncated when what it holds falls short of what its header promises by more than this fraction (or two
+# frames, whichever is more): muxers round durations, and encoders with B-frames may drop a frame at the end.
+TRUNCATION_TOLERANCE = 0.02
+
 
 class DecodeError(RuntimeError):
     """A video (or frame folder) could not be read. ``path`` names the file so callers can skip and report it."""
@@ -75,6 +92,10 @@ class BackendUnavailableError(ImportError):
 
 @dataclass(frozen=True)
 class VideoInfo:
+    """What a file holds. ``num_frames`` and ``duration_s`` are what it really holds (from its packets; for
+    :func:`probe_video`, frames that decode); ``promised_*`` are its header's figures (None when the header has
+    none) and ``truncation`` says, naming both, when the first fall short of the second."""
+
     path: str
     num_frames: int
     fps: float
@@ -82,6 +103,9 @@ class VideoInfo:
     width: int
     codec: str
     duration_s: float | None
+    promised_frames: int | None = None
+    promised_duration_s: float | None = None
+    truncation: str | None = None
 
 
 def _check_backend(backend: str) -> None:
@@ -173,6 +197,9 @@ class VideoReader:
         self._pts: list[int] | None = None
         self._pts_to_index: dict[int, int] | None = None
         self._keyframes: list[int] = []
+        self._end_pts: int | None = None  # where the last frame stops showing, in stream time-base units
+        self._packet_count = 0
+        self.truncation: str | None = None  # set by _open_pyav when the file holds less than its header promises
         self._open()
 
     # -- opening ---------------------------------------------------------------------------------------------------
@@ -210,21 +237,24 @@ class VideoReader:
         stream.thread_type = "NONE"
         stream.codec_context.thread_count = 1
         self._build_packet_index()
+        self.truncation = self._header_shortfall()
 
     def _build_packet_index(self) -> None:
         """Demux every packet once (no decoding) to map presentation timestamps to frame indices."""
         container, stream = self._pyav
         pts_values: list[int] = []
         key_pts: list[int] = []
+        durations: dict[int, int] = {}
         usable = True
         try:
             for packet in container.demux(stream):
-                if packet.size == 0:  # the flushing packet at EOF
+                if packet.size == 0:  # the flushing packet at EOF (and an AVI's dropped-frame slots)
                     continue
                 if packet.pts is None:
                     usable = False
                     continue
                 pts_values.append(packet.pts)
+                durations[packet.pts] = int(packet.duration or 0)
                 if packet.is_keyframe:
                     key_pts.append(packet.pts)
         except Exception as exc:
@@ -236,6 +266,15 @@ class VideoReader:
             self._pts = unique
             self._pts_to_index = {p: i for i, p in enumerate(unique)}
             self._keyframes = sorted(self._pts_to_index[p] for p in key_pts)
+            gaps = sorted(b - a for a, b in zip(unique, unique[1:]))
+            last = durations.get(unique[-1], 0) or (gaps[len(gaps) // 2] if gaps else 0)
+            self._end_pts = unique[-1] + max(last, 1)
+            if stream.duration and stream.start_time is not None:
+                # With B-frames, packet durations follow decode order; the stream's own end, when it falls inside
+                # the last frame's span, is the exact one (a truncated file's promised end lies far beyond it).
+                promised_end = stream.start_time + stream.duration
+                if unique[-1] < promised_end < self._end_pts:
+                    self._end_pts = promised_end
         else:
             # Missing or duplicated timestamps: frames can only be identified by counting decoder output.
             self._pts = None
@@ -276,6 +315,105 @@ class VideoReader:
 
     # -- metadata --------------------------------------------------------------------------------------------------
 
+    def _nominal_rate(self) -> float:
+        """The stream's own frame rate (average, else guessed); 0 when it has none."""
+        _, stream = self._pyav
+        return float(stream.average_rate or stream.guessed_rate or 0.0)
+
+    @functools.cached_property
+    def frame_times(self) -> FrameTimes | None:
+        """Presentation time of every frame, from the packet index; None for frame folders (their rate is the
+        caller's), for torchcodec, and for files whose timestamps are missing or repeated (then frames can only be
+        counted, and index-based sampling is all there is)."""
+        if self._pts is None or self._end_pts is None or self._stream is None or self._stream.time_base is None:
+            return None
+        base, first = float(self._stream.time_base), self._pts[0]
+        times = tuple((p - first) * base for p in self._pts)
+        end = (self._end_pts - first) * base
+        rate = self._nominal_rate()
+        if not rate > 0 or rate * end > 50 * (len(times) + 1):  # no rate, or a time-base-derived one (1000 fps)
+            rate = len(times) / end
+        return FrameTimes(times, end, rate)
+
+    def _promised(self) -> tuple[int | None, float | None]:
+        """(frames, seconds) the header promises: the video stream's own figures, or the container's duration when
+        the video is its only stream (an audio track may run longer than the picture)."""
+        container, stream = self._pyav
+        frames = int(stream.frames or 0) or None
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None and len(container.streams) == 1:
+            duration = container.duration / 1_000_000
+        return frames, (duration if duration and duration > 0 else None)
+
+    def _header_shortfall(self, decodable: int | None = None) -> str | None:
+        """Why this file is truncated (both figures), or None. Without a duration to compare, frame counts decide;
+        with one, a frame deficit alone means dropped-frame slots (AVI) or VFR, not truncation."""
+        frames, duration = self._promised()
+        times = self.frame_times
+        held_frames = self.num_frames if decodable is None else decodable
+        held_s = None
+        if times is not None:
+            held_s = times.end_s if held_frames >= times.num_frames else times.times[max(held_frames, 0)]
+        rate = times.rate if times is not None else self._nominal_rate()
+        short = False
+        if duration is not None and held_s is not None:
+            slack = max(2.0 / rate if rate > 0 else 0.0, TRUNCATION_TOLERANCE * duration)
+            short = held_s < duration - slack
+        elif frames is not None:
+            short = held_frames < frames - max(2.0, TRUNCATION_TOLERANCE * frames)
+        if decodable is not None and decodable < self.num_frames - max(2.0, TRUNCATION_TOLERANCE * self.num_frames):
+            short = True
+        if not short:
+            return None
+        promise = " / ".join(x for x in (f"{frames} frames" if frames else "", _seconds(duration)) if x)
+        what = "frames" if decodable is None else "decodable frames"
+        holds = " / ".join(x for x in (f"{held_frames} {what}", _seconds(held_s)) if x)
+        stored = f" ({self.num_frames} stored)" if decodable is not None and decodable < self.num_frames else ""
+        return f"truncated: the header promises {promise or 'more'}, the file holds {holds}{stored}"
+
+    def what_decodes(self) -> tuple[int, FrameTimes | None]:
+        """``(frames, their times)`` to sample from: all of an intact file, the decodable head of a truncated one
+        (``truncation`` says so; the caller decides whether to use it, and must say that it did)."""
+        times = self.frame_times
+        if self.truncation is None:
+            return self.num_frames, times
+        n = self.decodable_frames()
+        self.truncation = self._header_shortfall(n) or self.truncation  # name what decodes, not what is stored
+        if n < 1:
+            raise DecodeError(self.path, f"{self.truncation}, and none of its frames decode")
+        return n, (times.head(min(n, times.num_frames)) if times is not None else None)
+
+    def decodable_frames(self) -> int:
+        """Frames that really decode: the packets up to the last one whose picture comes out of the decoder. Decodes
+        only the last group of pictures (earlier ones when that yields nothing), not the whole file."""
+        if self._frame_files is not None or self._tc_decoder is not None:
+            return self.num_frames
+        return self._tail_decodable
+
+    @functools.cached_property
+    def _tail_decodable(self) -> int:
+        if self._pts is None or self._pts_to_index is None:
+            count = 0
+            try:
+                for _frame in self._decode_sequential(None):
+                    count += 1
+            except DecodeError:
+                pass
+            return count
+        for key in reversed(self._keyframes or [0]):
+            last = -1
+            try:
+                for frame in self._seek_decoder(key, tolerant=True):
+                    index = self._pts_to_index.get(frame.pts) if frame.pts is not None else None
+                    last = max(last, index if index is not None else -1)
+            except DecodeError:
+                pass
+            if last >= 0:
+                return last + 1
+        return 0
+
     @property
     def num_frames(self) -> int:
         """Frames the file really holds (packet count), not what the container header claims."""
@@ -288,6 +426,7 @@ class VideoReader:
         return self._packet_count
 
     def info(self) -> VideoInfo:
+        """Metadata from the header and the packet index (nothing is decoded); see :func:`probe_video`."""
         if self._frame_files is not None:
             first = _read_image(self._frame_files[0])
             codec = self._frame_files[0].suffix.lower().lstrip(".")
@@ -306,11 +445,11 @@ class VideoReader:
                 md.duration_seconds,
             )
         container, stream = self._pyav
-        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-        duration = None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
+        fps = self._nominal_rate()
+        frames, promised_s = self._promised()
+        times = self.frame_times
+        duration = times.end_s if times is not None else promised_s
+        if duration is None and container.duration is not None:
             duration = container.duration / 1_000_000
         return VideoInfo(
             str(self.path),
@@ -320,6 +459,9 @@ class VideoReader:
             int(stream.codec_context.width),
             str(stream.codec_context.name),
             duration,
+            frames,
+            promised_s,
+            self.truncation,
         )
 
     # -- reading ---------------------------------------------------------------------------------------------------
@@ -358,12 +500,15 @@ class VideoReader:
             raise DecodeError(self.path, "decoder produced no frames")
         return torch.from_numpy(np.stack(frames))
 
-    def _decoded(self) -> Iterator:
-        """Decoded frames from the current position; decoder failures become DecodeError."""
+    def _decoded(self, tolerant: bool = False) -> Iterator:
+        """Decoded frames from the current position; decoder failures become DecodeError, except in a truncated
+        file (or when ``tolerant``), where the cut packet ends the video: what decodes before it is the video."""
         container, stream = self._pyav
         try:
             yield from container.decode(stream)
         except Exception as exc:
+            if tolerant or self.truncation is not None:
+                return
             raise DecodeError(self.path, f"decoder error ({type(exc).__name__}: {exc})") from exc
 
     def _decode_sequential(self, wanted: set[int] | None) -> Iterator[np.ndarray]:
@@ -422,7 +567,7 @@ class VideoReader:
                 break  # end of stream: everything still missing is clamped to the last decoded frame
         return self._fill_missing(out, wanted, last_frame)
 
-    def _seek_decoder(self, keyframe_index: int) -> Iterator:
+    def _seek_decoder(self, keyframe_index: int, tolerant: bool = False) -> Iterator:
         if keyframe_index <= 0:
             self._rewind()
         else:
@@ -432,7 +577,7 @@ class VideoReader:
                 container.seek(self._pts[keyframe_index], backward=True, any_frame=False, stream=stream)
             except Exception as exc:
                 raise DecodeError(self.path, f"seek failed ({type(exc).__name__}: {exc})") from exc
-        return self._decoded()
+        return self._decoded(tolerant)
 
     def _fill_missing(self, out: dict[int, np.ndarray], wanted: list[int], last_frame) -> dict[int, np.ndarray]:
         missing = [i for i in wanted if i not in out]
@@ -469,38 +614,26 @@ def open_video(path: str | os.PathLike[str], *, backend: str = "pyav") -> VideoR
 
 
 def probe_video(path: str | os.PathLike[str], *, backend: str = "pyav") -> VideoInfo:
-    """Metadata of a video file or frame folder.
+    """Metadata of a video file or frame folder, from what the file holds rather than what its header says.
 
-    ``num_frames`` comes from the stream header when it is present and consistent with duration x fps; otherwise
-    (webm/mkv headers carry no count, some encoders write wrong ones) the packets are counted.
+    ``num_frames`` counts the packets that decode (the last group of pictures is decoded to check); a file that
+    holds less than its header promises has ``truncation`` set, naming both figures (``check-data`` reports it).
     """
-    _check_backend(backend)
-    path = Path(path)
-    if backend == "pyav" and path.is_file() and path.stat().st_size > 0:
-        av = _av()
-        try:
-            container = av.open(str(path), metadata_errors="ignore")
-        except Exception as exc:
-            raise DecodeError(path, f"not a readable media file ({type(exc).__name__}: {exc})") from exc
-        with container:
-            if not container.streams.video:
-                kinds = sorted({s.type for s in container.streams}) or ["none"]
-                raise DecodeError(path, f"no video stream (streams: {', '.join(kinds)})")
-            stream = container.streams.video[0]
-            claimed = int(stream.frames or 0)
-            fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-            duration = None
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / 1_000_000
-            expected = duration * fps if duration and fps else None
-            consistent = claimed > 0 and (expected is None or abs(claimed - expected) <= max(2.0, 0.05 * expected))
-            if consistent:
-                cc = stream.codec_context
-                return VideoInfo(str(path), claimed, fps, int(cc.height), int(cc.width), str(cc.name), duration)
     with VideoReader(path, backend=backend) as reader:
-        return reader.info()
+        info = reader.info()
+        if reader._container is None:  # frame folder or torchcodec: nothing more to check
+            return info
+        decodable = reader.decodable_frames()
+        truncation = reader._header_shortfall(decodable)
+        duration = info.duration_s
+        times = reader.frame_times
+        if times is not None and 0 < decodable < times.num_frames:
+            duration = times.times[decodable]
+        return dataclasses.replace(info, num_frames=decodable, duration_s=duration, truncation=truncation)
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.2f} s" if value is not None else ""
 
 
 def read_frames(path: str | os.PathLike[str], indices: Sequence[int], *, backend: str = "pyav") -> torch.Tensor:
@@ -533,6 +666,7 @@ class DecodedVideoCache:
         self.bytes = 0
         self.full = max_bytes == 0
         self._videos: dict[str, tuple[int, torch.Tensor]] = {}
+        self._times: dict[str, FrameTimes | None] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -542,6 +676,10 @@ class DecodedVideoCache:
         """``(num_frames, frames)`` for a cached video: the reader's frame count (what samplers index) and the
         decoded uint8 (N, H, W, 3) frames; an index past ``N - 1`` means the last frame, as in ``VideoReader.read``."""
         return self._videos.get(str(path))
+
+    def times(self, path: str | os.PathLike[str]) -> FrameTimes | None:
+        """The cached video's ``VideoReader.frame_times``, so a cached read samples the frames a plain one would."""
+        return self._times.get(str(path))
 
     def load(self, reader: VideoReader) -> tuple[int, torch.Tensor] | None:
         """Decode the whole video behind ``reader`` and keep it, or return None (reading nothing) when full."""
@@ -557,5 +695,6 @@ class DecodedVideoCache:
                 self.full = True
             else:
                 self._videos[str(reader.path)] = (num_frames, frames)
+                self._times[str(reader.path)] = reader.frame_times
                 self.bytes += size
         return num_frames, frames

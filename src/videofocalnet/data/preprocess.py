@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from videofocalnet.data.sampling import SAMPLING_MODES, view_indices
+from videofocalnet.data.sampling import SAMPLING_MODES, FrameTimes, view_indices
 from videofocalnet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, EvalTransform
 
 __all__ = ["PreprocessConfig", "official_short_side"]
@@ -88,9 +88,12 @@ class PreprocessConfig:
             std=self.std,
         )
 
-    def clip_indices(self, num_video_frames: int, num_clips: int) -> list[list[int]]:
-        """Frame indices of each of ``num_clips`` deterministic temporal views."""
-        return view_indices(self.sampling, num_video_frames, self.num_frames, self.frame_interval, num_views=num_clips)
+    def clip_indices(self, num_video_frames: int, num_clips: int, times: FrameTimes | None = None) -> list[list[int]]:
+        """Frame indices of each of ``num_clips`` deterministic temporal views; with the file's ``times`` they are
+        placed in seconds (see ``sampling.view_indices``), as the datasets place them."""
+        return view_indices(
+            self.sampling, num_video_frames, self.num_frames, self.frame_interval, num_views=num_clips, times=times
+        )
 
     # ------------------------------------------------------------------------------------------------ metadata
     def to_dict(self) -> dict[str, Any]:

@@ -1,5 +1,11 @@
 """Frame-index samplers (pure functions, no I/O): which frames of a video make up a clip.
 
+Time is the unit. A file's frames need not be evenly spaced: an AVI stores dropped frames as empty slots, a phone
+writes variable-frame-rate video. :class:`FrameTimes` holds every decodable frame's presentation time; the samplers
+then run on the file's *nominal* frame grid (one slot per ``1 / rate`` seconds of its duration) and each slot is
+mapped to the nearest decodable frame, so a clip spans the seconds it claims. For a constant-rate file the grid is
+the frame list itself and the indices are exactly those of index-based sampling.
+
 Conventions shared by every sampler:
 
 * indices are presentation-order frame indices in ``[0, num_video_frames)``;
@@ -11,14 +17,18 @@ Conventions shared by every sampler:
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
 __all__ = [
+    "FrameTimes",
     "SAMPLING_MODES",
     "SamplingMode",
     "MAX_CLIPS",
@@ -33,6 +43,79 @@ __all__ = [
 # DATA.SAMPLING / a checkpoint's preprocess.sampling: see view_indices
 SamplingMode = Literal["tsn", "dense"]
 SAMPLING_MODES: tuple[str, ...] = typing.get_args(SamplingMode)
+
+
+@dataclass(frozen=True)
+class FrameTimes:
+    """Presentation times of a video's decodable frames and the nominal rate its samplers count frames in.
+
+    ``times`` are seconds from the first frame, ascending (``times[0] == 0``); ``end_s`` is where the last frame
+    stops showing (its time plus its duration); ``rate`` (frames per second) defines the grid: ``grid_length``
+    slots of ``1 / rate`` seconds cover ``[0, end_s)``. ``uniform`` means slot ``i`` *is* frame ``i``.
+    """
+
+    times: tuple[float, ...]
+    end_s: float
+    rate: float
+
+    def __post_init__(self) -> None:
+        if not self.times:
+            raise ValueError("FrameTimes needs at least one frame")
+        if not (math.isfinite(self.rate) and self.rate > 0):
+            raise ValueError(f"FrameTimes.rate must be a positive number of frames per second, got {self.rate}")
+        if any(b < a for a, b in zip(self.times, self.times[1:])):
+            raise ValueError("FrameTimes.times must be ascending")
+        if not self.end_s > self.times[-1]:
+            object.__setattr__(self, "end_s", self.times[-1] + 1.0 / self.rate)
+
+    @classmethod
+    def constant(cls, num_frames: int, rate: float) -> FrameTimes:
+        """Frame ``i`` at ``i / rate``: frame folders, and files whose timestamps cannot be trusted."""
+        return cls(tuple(i / rate for i in range(num_frames)), num_frames / rate, rate)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.times)
+
+    @property
+    def grid_length(self) -> int:
+        return max(1, int(round(self.end_s * self.rate)))
+
+    @property
+    def uniform(self) -> bool:
+        """Every frame sits within a quarter slot of its own grid slot and the grid has one slot per frame."""
+        if self.grid_length != len(self.times):
+            return False
+        tolerance = 0.25 / self.rate
+        return all(abs(t - i / self.rate) <= tolerance for i, t in enumerate(self.times))
+
+    def nearest_frame(self, seconds: float) -> int:
+        """The decodable frame shown closest to ``seconds`` (the earlier one on a tie)."""
+        times = self.times
+        k = bisect.bisect_left(times, seconds)
+        if k <= 0:
+            return 0
+        if k >= len(times):
+            return len(times) - 1
+        return k - 1 if seconds - times[k - 1] <= times[k] - seconds else k
+
+    def first_frame_at(self, seconds: float) -> int:
+        """The first frame shown at or after ``seconds`` (``num_frames`` when none is): exclusive range ends."""
+        return bisect.bisect_left(self.times, seconds - 1e-9)
+
+    def head(self, num_frames: int) -> FrameTimes:
+        """The first ``num_frames`` frames (what decodes of a truncated file), ending where the next one starts."""
+        if not 1 <= num_frames <= len(self.times):
+            raise ValueError(f"head({num_frames}) of {len(self.times)} frames")
+        if num_frames == len(self.times):
+            return self
+        return FrameTimes(self.times[:num_frames], self.times[num_frames], self.rate)
+
+    def to_frames(self, slots: Sequence[int]) -> list[int]:
+        """Grid slots -> decodable frame indices (the identity, clamped, for a uniform file)."""
+        if self.uniform:
+            return [min(int(i), len(self.times) - 1) for i in slots]
+        return [self.nearest_frame(int(i) / self.rate) for i in slots]
 
 
 def _check(num_video_frames: int, **positive: int) -> None:
@@ -126,12 +209,32 @@ def view_indices(
     num_views: int = 1,
     train: bool = False,
     generator: torch.Generator | None = None,
+    times: FrameTimes | None = None,
 ) -> list[list[int]]:
     """Frame indices of each temporal view for a ``SAMPLING_MODES`` name: the one place where datasets (training,
     validation, test) and inference turn a sampling mode into a sampler call, so they cannot pick frames differently.
 
     ``"tsn"`` ignores ``frame_interval``; training draws each view from ``generator``, evaluation is deterministic.
+    With ``times`` (the file's :class:`FrameTimes`, for ``num_video_frames`` frames) the sampler runs on the nominal
+    grid and every slot becomes the nearest decodable frame, so views cover the seconds they claim.
     """
+    if times is not None:
+        if times.num_frames != num_video_frames:
+            raise ValueError(f"times hold {times.num_frames} frames, num_video_frames is {num_video_frames}")
+        slots = _grid_views(sampling, times.grid_length, num_frames, frame_interval, num_views, train, generator)
+        return [times.to_frames(view) for view in slots]
+    return _grid_views(sampling, num_video_frames, num_frames, frame_interval, num_views, train, generator)
+
+
+def _grid_views(
+    sampling: str,
+    num_video_frames: int,
+    num_frames: int,
+    frame_interval: int,
+    num_views: int,
+    train: bool,
+    generator: torch.Generator | None,
+) -> list[list[int]]:
     if sampling == "tsn":
         if train:
             return [

@@ -93,7 +93,8 @@ class TrainState:
     """Where the run is; everything the loop needs to resume besides the modules' own states."""
 
     epoch: int = 0  # epoch being trained
-    batch_in_epoch: int = 0  # micro-batches of this epoch already consumed (per rank)
+    batch_in_epoch: int = 0  # loader batches of this epoch already consumed (per rank), replaced ones included
+    skipped_in_epoch: int = 0  # of those, batches with no readable video (replaced by the next one)
     global_step: int = 0  # optimizer updates done
     best_top1: float = -1.0
     best_epoch: int = -1
@@ -256,6 +257,8 @@ class TrainRecipe:
         if saved_rng is not None:
             restore_rng_state(saved_rng["global"])
             self.mix_gen.set_state(saved_rng["mixup"])
+            if "position" in saved_rng:  # this rank's own sampler position (see save_last)
+                self.state.batch_in_epoch, self.state.skipped_in_epoch = map(int, saved_rng["position"])
         self._setup_run_dir(resumed=resume_path is not None)
 
     def _setup_data(self) -> None:
@@ -402,7 +405,11 @@ class TrainRecipe:
     def save_last(self) -> None:
         """Write the resumable state (rank 0), after gathering every rank's RNG states."""
         K = CheckpointKey
-        rng = _gather_objects({"global": capture_rng_state(), "mixup": self.mix_gen.get_state()}, self.info)
+        # each rank's sampler position travels with its RNG: ranks skip different bad batches
+        position = (self.state.batch_in_epoch, self.state.skipped_in_epoch)
+        rng = _gather_objects(
+            {"global": capture_rng_state(), "mixup": self.mix_gen.get_state(), "position": position}, self.info
+        )
         if self.info.is_main:
             save_training_state(
                 self.run_dir / LAST_NAME,
@@ -437,7 +444,8 @@ class TrainRecipe:
         if cfg.TRAIN.FREEZE_NORM_EVAL:
             frozen_norms_eval(self.model)
         batches = iter(self.loader)
-        first_update = state.batch_in_epoch // self.accum
+        first_update = (state.batch_in_epoch - state.skipped_in_epoch) // self.accum
+        epoch_batches = sampler.num_samples // cfg.DATA.BATCH_SIZE
         bar = tqdm(
             total=self.updates_per_epoch,
             initial=first_update,
@@ -449,8 +457,13 @@ class TrainRecipe:
         epoch_loss = torch.zeros(2, dtype=torch.float64)
         t_epoch = time.perf_counter()
         for _update in range(first_update, self.updates_per_epoch):
+            if _batches_left_everywhere(epoch_batches - state.batch_in_epoch, self.info) < self.accum:
+                break  # replaced batches used up the epoch's tail (on some rank): the epoch ends one update early
             t0 = time.perf_counter()
-            step_loss, grad_norm, lr = self.train_step(batches)
+            try:
+                step_loss, grad_norm, lr = self.train_step(batches)
+            except _EpochExhausted:
+                break
             epoch_loss += step_loss
             mean_loss = (step_loss[0] / step_loss[1]).item()
             clips_s = step_loss[1].item() / max(time.perf_counter() - t0, 1e-9)
@@ -480,8 +493,19 @@ class TrainRecipe:
         """One optimizer update over ``accum`` micro-batches -> ((loss sum, clips) over ranks, grad norm, lr)."""
         step_loss = torch.zeros(2, dtype=torch.float64)  # (sum of per-clip losses, clips) on this rank
         amp = autocast_context(self.precision, self.device)
+        consumed = 0
         for micro in range(self.accum):
-            x, y = _next_good_batch(batches, self.tracker)
+            got = _next_good_batch(batches, self.tracker)
+            if got is None:
+                if micro == 0 and not self.info.distributed:
+                    raise _EpochExhausted  # only bad batches were left: nothing of this update has run
+                raise TooManyBadVideosError(
+                    f"ran out of training batches inside an optimizer step: {self.tracker.bad} of "
+                    f"{self.tracker.seen} videos seen were unreadable (DATA.MAX_BAD_FRACTION "
+                    f"{self.tracker.max_bad_fraction}; run videofocalnet check-data on the training list)"
+                )
+            x, y, taken = got
+            consumed += taken
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if self.mixup is not None:
                 x, y = self.mixup(x, y, generator=self.mix_gen)
@@ -503,7 +527,8 @@ class TrainRecipe:
         if self.ema is not None:
             self.ema.update(self.model)
         self.state.global_step += 1
-        self.state.batch_in_epoch += self.accum
+        self.state.batch_in_epoch += consumed  # the sampler position, replaced batches included
+        self.state.skipped_in_epoch += consumed - self.accum
         return all_reduce_sum(step_loss), float(grad_norm), lr
 
     # ------------------------------------------------------------------------------------------------ validate
@@ -535,7 +560,7 @@ class TrainRecipe:
                     self.export_weights(self.run_dir / BEST_NAME, epoch)
         if self.info.is_main and cfg.SAVE_FREQ and ((epoch + 1) % cfg.SAVE_FREQ == 0 or last_epoch):
             self.export_weights(self.run_dir / f"epoch_{epoch + 1:04d}.safetensors", epoch)
-        state.epoch, state.batch_in_epoch = epoch + 1, 0
+        state.epoch, state.batch_in_epoch, state.skipped_in_epoch = epoch + 1, 0, 0
         self.save_last()
         if self.info.is_main:
             plot_curves(self.metrics.path, self.run_dir / "curves.png")
@@ -607,18 +632,34 @@ def _gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     return out
 
 
-def _next_good_batch(batches: Iterator[dict[str, Any]], tracker: BadVideoTracker) -> tuple[torch.Tensor, torch.Tensor]:
-    """Next batch from ``collate_skip_bad`` -> (video (B, T, C, H, W), label (B,)); unreadable videos are counted
-    (the tracker stops the run past DATA.MAX_BAD_FRACTION) and a batch with no readable video is replaced by the
-    next one, so every rank still runs the same number of backward passes."""
+class _EpochExhausted(Exception):
+    """The loader ended before an update's first readable batch: replaced batches used up the epoch."""
+
+
+def _batches_left_everywhere(left: int, info: DistInfo) -> int:
+    """The fewest loader batches any rank has left in this epoch (ranks skip different bad batches, and all must
+    run the same number of updates)."""
+    if not info.distributed:
+        return left
+    value = torch.tensor([float(left)], device=info.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return int(value.item())
+
+
+def _next_good_batch(
+    batches: Iterator[dict[str, Any]], tracker: BadVideoTracker
+) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+    """Next batch from ``collate_skip_bad`` -> (video (B, T, C, H, W), label (B,), loader batches taken), or None
+    when the loader is exhausted. Unreadable videos are counted (the tracker stops the run past
+    DATA.MAX_BAD_FRACTION); a batch with no readable video is replaced by the next one, and the count of batches
+    taken lets the caller keep the sampler position exact, so a resume replays from the right batch."""
+    taken = 0
     while True:
         try:
             batch = next(batches)
         except StopIteration:
-            raise TooManyBadVideosError(
-                f"ran out of training batches: {tracker.bad} of {tracker.seen} videos seen were unreadable "
-                "(run videofocalnet check-data on the training list)"
-            ) from None
+            return None
+        taken += 1
         tracker.update(int(batch["label"].shape[0]), batch.get("bad", []))
         if batch["video"] is not None:
-            return batch["video"], batch["label"]
+            return batch["video"], batch["label"], taken

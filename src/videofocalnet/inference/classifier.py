@@ -7,6 +7,7 @@ is averaged (the official code sums them; the ranking is the same and a mean sta
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from videofocalnet.inference.preprocess import PreprocessConfig, labels_from_con
 from videofocalnet.models.cpu import optimize_for_inference
 
 __all__ = ["Prediction", "VideoClassifier", "clip_indices", "load_labels", "expand_video_paths"]
+
+logger = logging.getLogger(__name__)
 
 
 def clip_indices(num_video_frames: int, preprocess: PreprocessConfig, num_clips: int) -> list[list[int]]:
@@ -149,12 +152,17 @@ class VideoClassifier:
         return torch.cat(out)  # clips x (crops, T, 3, S, S) -> (clips*crops, T, 3, S, S)
 
     def views_from_file(self, path: str | os.PathLike[str], views: str | tuple[int, int] = "1x1") -> torch.Tensor:
-        """Decode only the sampled frames of a file: (clips*crops, T, 3, S, S)."""
+        """Decode only the sampled frames of a file: (clips*crops, T, 3, S, S). Views are placed in seconds (the
+        file's frame times), as the evaluation datasets place them; of a truncated file only what decodes is used,
+        with a warning naming what the header promised."""
         from videofocalnet.data.decode import open_video
 
         clips, crops = parse_views(views)
         with open_video(path) as reader:
-            indices = clip_indices(reader.num_frames, self.preprocess, clips)
+            num_frames, times = reader.what_decodes()
+            if reader.truncation is not None:
+                logger.warning("warning: %s: %s; classifying what decodes", path, reader.truncation)
+            indices = self.preprocess.clip_indices(num_frames, clips, times)
             return self._views_from_reader(reader, indices, crops)
 
     def _views_from_reader(self, reader, indices: list[list[int]], crops: int) -> torch.Tensor:

@@ -1,14 +1,19 @@
 """Predictions over time for long videos: sliding windows in seconds, each classified like a short video.
 
-A window of ``window_s`` seconds starting every ``stride_s`` seconds becomes a frame range through the file's frame
-rate; inside the window the checkpoint's sampling picks the clip(s) exactly as it would for a whole video, so a
-window of a long video and a trimmed clip of the same span get the same prediction.
+Windows live in the file's own time: ``window_s`` seconds every ``stride_s`` seconds over its real duration, on the
+nominal frame grid of its :class:`~videofocalnet.data.sampling.FrameTimes` (presentation timestamps). Inside a
+window the checkpoint's sampling picks the clip(s) on that grid exactly as it would for a whole video, and every
+slot becomes the nearest decodable frame, so a dropped-frame AVI or a variable-frame-rate phone video gets windows
+that cover the seconds they report. For a constant-rate file the grid is the frame list: a window of a long video
+and a trimmed clip of the same span get the same prediction. A truncated file is classified as far as it decodes,
+with a warning.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,14 +21,18 @@ from typing import Any
 
 import torch
 
-from videofocalnet.data.sampling import parse_views
-from videofocalnet.inference.classifier import VideoClassifier, clip_indices
+from videofocalnet.data.sampling import FrameTimes, parse_views
+from videofocalnet.inference.classifier import VideoClassifier
 
 __all__ = ["TimelineWindow", "Timeline", "window_ranges", "predict_timeline"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class TimelineWindow:
+    """One window: its span in seconds and the decodable frames shown in it (``[start_frame, end_frame)``)."""
+
     start_frame: int
     end_frame: int  # exclusive
     start_s: float
@@ -51,17 +60,23 @@ class Timeline:
     views: str
     labels: list[str]
     windows: list[TimelineWindow] = field(default_factory=list)
+    duration_s: float = 0.0  # the file's real duration (its frames' timestamps); 0 when unknown
+    warning: str | None = None  # e.g. the truncation of a file classified as far as it decodes
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "path": self.path,
             "fps": self.fps,
             "num_frames": self.num_frames,
+            "duration_s": round(self.duration_s, 4),
             "window_s": self.window_s,
             "stride_s": self.stride_s,
             "views": self.views,
             "windows": [w.to_dict() for w in self.windows],
         }
+        if self.warning:
+            out["warning"] = self.warning
+        return out
 
     def write_json(self, path: str | os.PathLike[str]) -> Path:
         path = Path(path)
@@ -102,7 +117,7 @@ class Timeline:
         ax.set_xlabel("time (s, window centre)")
         ax.set_ylabel("probability")
         ax.set_ylim(0, 1)
-        ax.set_xlim(0, max(self.num_frames / self.fps, centres[-1]))
+        ax.set_xlim(0, max(self.duration_s or self.num_frames / self.fps, centres[-1]))
         ax.set_title(f"{Path(self.path).name}: {self.window_s:g} s windows every {self.stride_s:g} s", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -134,6 +149,28 @@ def window_ranges(num_frames: int, fps: float, window_s: float, stride_s: float)
     return [(s, s + length) for s in starts]
 
 
+def _file_times(reader: Any, num_frames: int, times: FrameTimes | None, fps: float | None, path: Any) -> FrameTimes:
+    """The times windows are laid on: ``fps`` when given (frame folders need it), else the file's timestamps,
+    else its header rate."""
+    if fps is not None:
+        if not fps > 0:
+            raise ValueError(f"{path}: --fps must be positive, got {fps}")
+        return FrameTimes.constant(num_frames, float(fps))
+    if times is not None:
+        return times
+    rate = reader.info().fps
+    if not rate > 0:
+        raise ValueError(f"{path}: unknown frame rate (a frame folder?); pass fps= / --fps")
+    return FrameTimes.constant(num_frames, rate)
+
+
+def _frame_span(times: FrameTimes, start: int, end: int) -> tuple[int, int]:
+    """Grid slots ``[start, end)`` -> the decodable frames shown in them (the same numbers on a uniform file)."""
+    if times.uniform:
+        return min(start, times.num_frames), min(end, times.num_frames)
+    return times.first_frame_at(start / times.rate), times.first_frame_at(end / times.rate)
+
+
 def predict_timeline(
     classifier: VideoClassifier,
     path: str | os.PathLike[str],
@@ -145,35 +182,43 @@ def predict_timeline(
     fps: float | None = None,
     progress: bool = True,
 ) -> Timeline:
-    """Classify every window of a video. ``fps`` overrides the file's rate (needed for frame folders)."""
+    """Classify every window of a video. ``fps`` overrides the file's timestamps with a constant rate (needed for
+    frame folders)."""
     from tqdm.auto import tqdm
 
     from videofocalnet.data.decode import open_video
 
     clips, crops = parse_views(views)
     with open_video(path) as reader:
-        info = reader.info()
-        rate = float(fps) if fps is not None else info.fps
-        if not rate > 0:
-            raise ValueError(f"{path}: unknown frame rate (a frame folder?); pass fps= / --fps")
-        ranges = window_ranges(reader.num_frames, rate, window_s, stride_s)
+        num_frames, file_times = reader.what_decodes()
+        warning = None
+        if reader.truncation is not None:
+            warning = f"{reader.truncation}; classified as far as it decodes"
+            logger.warning("warning: %s: %s", path, warning)
+        times = _file_times(reader, num_frames, file_times, fps, path)
+        rate = times.rate
+        ranges = window_ranges(times.grid_length, rate, window_s, stride_s)
         timeline = Timeline(
             path=str(path),
             fps=rate,
-            num_frames=reader.num_frames,
+            num_frames=num_frames,
             window_s=window_s,
             stride_s=stride_s,
             views=f"{clips}x{crops}",
             labels=classifier.labels,
+            duration_s=times.end_s,
+            warning=warning,
         )
         for start, end in tqdm(ranges, desc=f"timeline {Path(path).name}", unit="window", disable=not progress):
-            indices = [[start + i for i in clip] for clip in clip_indices(end - start, classifier.preprocess, clips)]
+            slots = classifier.preprocess.clip_indices(end - start, clips)
+            indices = [times.to_frames([start + i for i in clip]) for clip in slots]
             batch = classifier._views_from_reader(reader, indices, crops)
             probs = classifier.probabilities(batch)
+            first, stop = _frame_span(times, start, end)
             timeline.windows.append(
                 TimelineWindow(
-                    start_frame=start,
-                    end_frame=end,
+                    start_frame=first,
+                    end_frame=stop,
                     start_s=start / rate,
                     end_s=end / rate,
                     probs=probs,
