@@ -79,7 +79,7 @@ def test_two_rank_collectives_get_training_device_tensors_and_losses_sync_once_p
     write_tiny_config, tmp_path
 ):
     # 12 videos, batch 1 x 2 ranks, 2 micro-batches per update: 3 updates an epoch, 6 micro-batches per rank;
-    # PRINT_FREQ 2 and the epoch ends are the logging points: steps 2 | 3 | 4, 5, 6 -> 4 syncs... (see below)
+    # the logging points are every PRINT_FREQ (2) steps and each epoch's end
     cfg = write_tiny_config(
         DATA={"BATCH_SIZE": 1},
         TRAIN={"ACCUMULATION_STEPS": 2, "EVAL_FREQ": 2},
