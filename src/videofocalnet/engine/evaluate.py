@@ -12,10 +12,9 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 from videofocalnet.data.loader import build_loader
 from videofocalnet.engine import build
 from videofocalnet.engine.config import Config
-from videofocalnet.engine.distributed import DistInfo, cleanup, init_distributed
+from videofocalnet.engine.distributed import DistInfo, cleanup, gather_objects, init_distributed
 from videofocalnet.engine.precision import autocast_context, eval_precision
 from videofocalnet.models.convert import CheckpointMismatchError
 from videofocalnet.models.cpu import optimize_for_inference
@@ -135,7 +134,8 @@ def evaluate_dataset(
     amp = autocast_context(eval_precision(cfg.precision, device), device)
     was_training = model.training
     model.eval()
-    rows: list[tuple[int, int, str, torch.Tensor]] = []
+    meta: list[tuple[int, int, str]] = []  # (dataset index, label, path) per scored video
+    device_scores: list[torch.Tensor] = []  # (B, K) per batch, left on the device until the loop ends
     skipped: list[str] = []
     for batch in tqdm(
         loader,
@@ -148,14 +148,15 @@ def evaluate_dataset(
         skipped.extend(str(path) for path, _error in batch.get("bad", []))
         if batch["video"] is None or batch["label"].numel() == 0:
             continue
-        scores = _score_batch(model, batch["video"].to(device, non_blocking=True), amp).cpu()
-        for i in range(scores.shape[0]):
-            rows.append((int(batch["index"][i]), int(batch["label"][i]), str(batch["path"][i]), scores[i]))
+        device_scores.append(_score_batch(model, batch["video"].to(device, non_blocking=True), amp))
+        meta.extend((int(i), int(y), str(p)) for i, y, p in zip(batch["index"], batch["label"], batch["path"]))
     model.train(was_training)
+    # one device-to-host copy for the whole pass (a .cpu() per batch would wait for the GPU every batch)
+    host_scores = torch.cat(device_scores).cpu() if device_scores else torch.zeros(0, cfg.MODEL.NUM_CLASSES)
+    rows = [(*m, host_scores[i].clone()) for i, m in enumerate(meta)]  # own storage: a view pickles all of it
 
-    if info.distributed:
-        gathered: list[Any] = [None] * info.world_size
-        dist.all_gather_object(gathered, (rows, skipped))
+    if info.distributed:  # host-side rows: through gloo on CUDA as well (see engine.distributed)
+        gathered = cast(list[tuple[list[Any], list[str]]], gather_objects((rows, skipped), info))
         rows = [r for part in gathered for r in part[0]]
         skipped = sorted({s for part in gathered for s in part[1]})
     by_index: dict[int, tuple[int, int, str, torch.Tensor]] = {}

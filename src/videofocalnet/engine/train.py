@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -47,10 +46,14 @@ from videofocalnet.engine.config import Config, config_to_dict, save_config
 from videofocalnet.engine.distributed import (
     DistInfo,
     all_reduce_sum,
+    any_rank,
     barrier,
     cleanup,
+    gather_objects,
     init_distributed,
+    min_over_ranks,
     seed_everything,
+    shutdown_after_error,
 )
 from videofocalnet.engine.ema import ModelEMA
 from videofocalnet.engine.evaluate import evaluate_dataset
@@ -100,11 +103,24 @@ class TrainState:
     best_epoch: int = -1
 
 
+@dataclass
+class _PendingStep:
+    """A finished optimizer update whose loss has not been synced yet (see ``TrainRecipe._flush_steps``)."""
+
+    step: int
+    epoch: int
+    lr: float
+    loss: torch.Tensor  # (2,) float64 on the training device: (sum of per-clip losses, clips) on this rank
+    grad_norm: torch.Tensor  # 0-d, on the training device
+
+
 class TrainCallback:
     """Hooks into the recipe (tests use them to kill a run at a chosen point). Every method is a no-op by default."""
 
     def on_step_end(self, recipe: TrainRecipe, record: dict[str, Any]) -> None:
-        """After every optimizer update, with the logged ``train_step`` record."""
+        """After every optimizer update, with its logged ``train_step`` record. Records are synced across ranks
+        once per logging interval (PRINT_FREQ steps, and before every checkpoint), so this runs then, for each of
+        the interval's steps in order."""
 
     def on_checkpoint(self, recipe: TrainRecipe) -> None:
         """After ``last.pt`` was written (on every rank, after the barrier)."""
@@ -156,11 +172,7 @@ class _StopOnInterrupt:
 
     def everywhere(self, info: DistInfo) -> bool:
         """Whether any rank was interrupted: all ranks must stop (and gather for last.pt) at the same step."""
-        if info.world_size == 1:
-            return self.requested
-        flag = torch.tensor([float(self.requested)], device=info.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+        return any_rank(self.requested) if info.distributed else self.requested
 
 
 def train(
@@ -191,6 +203,10 @@ def train(
         except BaseException:
             recipe.metrics.close()  # a failed run does not hold its log files open
             raise
+    except BaseException as exc:  # this rank failed: end every rank now, with this rank's message (no hang)
+        if not isinstance(exc, TrainingInterrupted):  # every rank stops at the same step for that one
+            shutdown_after_error(exc, info)
+        raise
     finally:
         cleanup()
 
@@ -231,6 +247,10 @@ class TrainRecipe:
         self.accum = cfg.accumulation_steps
         self.state = TrainState(epoch=cfg.TRAIN.START_EPOCH)
         self.last_val: dict[str, Any] = {}
+        self._pending: list[_PendingStep] = []  # steps not yet synced and logged (``_flush_steps``)
+        self._epoch_loss = [0.0, 0.0]  # this epoch's synced (sum of per-clip losses, clips)
+        self._interval_start = time.perf_counter()
+        self._bar: Any = None
 
     def log(self, msg: str) -> None:
         if self.info.is_main:
@@ -247,9 +267,10 @@ class TrainRecipe:
         # DDP broadcasts rank 0's weights; the EMA is built after that so every rank starts from the same copy
         self.ddp_model: nn.Module = self.model
         if self.info.distributed:
+            _align_param_strides(self.model)  # before DDP makes its bucket views from the parameters' strides
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp_model = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=device_ids, broadcast_buffers=False
+                self.model, device_ids=device_ids, forward_sync_buffers=False
             )
         self.ema = ModelEMA(self.model, self.cfg.TRAIN.EMA.DECAY) if self.cfg.TRAIN.EMA.ENABLED else None
         if self.ema is not None and ema_state is not None:
@@ -405,9 +426,10 @@ class TrainRecipe:
     def save_last(self) -> None:
         """Write the resumable state (rank 0), after gathering every rank's RNG states."""
         K = CheckpointKey
+        self._flush_steps()  # the metrics file holds every step the checkpoint holds
         # each rank's sampler position travels with its RNG: ranks skip different bad batches
         position = (self.state.batch_in_epoch, self.state.skipped_in_epoch)
-        rng = _gather_objects(
+        rng = gather_objects(
             {"global": capture_rng_state(), "mixup": self.mix_gen.get_state(), "position": position}, self.info
         )
         if self.info.is_main:
@@ -427,6 +449,7 @@ class TrainRecipe:
                 },
             )
         barrier()
+        self._interval_start = time.perf_counter()  # the write is not part of the next interval's throughput
         for callback in self.callbacks:
             callback.on_checkpoint(self)
 
@@ -446,7 +469,7 @@ class TrainRecipe:
         batches = iter(self.loader)
         first_update = (state.batch_in_epoch - state.skipped_in_epoch) // self.accum
         epoch_batches = sampler.num_samples // cfg.DATA.BATCH_SIZE
-        bar = tqdm(
+        self._bar = tqdm(
             total=self.updates_per_epoch,
             initial=first_update,
             desc=f"epoch {epoch + 1}/{cfg.TRAIN.EPOCHS}",
@@ -454,45 +477,72 @@ class TrainRecipe:
             disable=not (self.progress and self.info.is_main),
             dynamic_ncols=True,
         )
-        epoch_loss = torch.zeros(2, dtype=torch.float64)
-        t_epoch = time.perf_counter()
+        self._epoch_loss, self._pending = [0.0, 0.0], []
+        t_epoch = self._interval_start = time.perf_counter()
         for _update in range(first_update, self.updates_per_epoch):
             if _batches_left_everywhere(epoch_batches - state.batch_in_epoch, self.info) < self.accum:
                 break  # replaced batches used up the epoch's tail (on some rank): the epoch ends one update early
-            t0 = time.perf_counter()
             try:
                 step_loss, grad_norm, lr = self.train_step(batches)
             except _EpochExhausted:
                 break
-            epoch_loss += step_loss
-            mean_loss = (step_loss[0] / step_loss[1]).item()
-            clips_s = step_loss[1].item() / max(time.perf_counter() - t0, 1e-9)
-            record = {"epoch": epoch, "loss": mean_loss, "lr": lr, "grad_norm": grad_norm, "clips_per_s": clips_s}
-            self.metrics.log("train_step", state.global_step, **record)
-            bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.3g}", clips_s=f"{clips_s:.1f}", refresh=False)
-            bar.update(1)
-            if cfg.PRINT_FREQ and state.global_step % cfg.PRINT_FREQ == 0 and not self.progress:
-                self.log(f"epoch {epoch + 1} step {state.global_step} loss {mean_loss:.4f} lr {lr:.3g}")
-            for callback in self.callbacks:
-                callback.on_step_end(self, record)
+            self._pending.append(_PendingStep(state.global_step, epoch, lr, step_loss, grad_norm))
+            self._bar.update(1)
+            if cfg.PRINT_FREQ and state.global_step % cfg.PRINT_FREQ == 0:
+                self._flush_steps()
             if self.interrupt is not None and self.interrupt.everywhere(self.info):
-                bar.close()
+                self._bar.close()
                 self.save_last()
                 raise TrainingInterrupted(self.run_dir, state.global_step)
             every = cfg.TRAIN.CHECKPOINT_EVERY_STEPS
             if every and state.global_step % every == 0 and state.batch_in_epoch < self.updates_per_epoch * self.accum:
                 self.save_last()
-        bar.close()
-        epoch_mean = (epoch_loss[0] / epoch_loss[1]).item() if epoch_loss[1] > 0 else float("nan")
+        self._flush_steps()
+        self._bar.close()
+        total, clips = self._epoch_loss
         self.metrics.log(
-            "train_epoch", state.global_step, epoch=epoch, loss=epoch_mean, seconds=time.perf_counter() - t_epoch
+            "train_epoch",
+            state.global_step,
+            epoch=epoch,
+            loss=total / clips if clips > 0 else float("nan"),
+            seconds=time.perf_counter() - t_epoch,
         )
-        return epoch_loss
+        return torch.tensor(self._epoch_loss, dtype=torch.float64)
 
-    def train_step(self, batches: Iterator[dict[str, Any]]) -> tuple[torch.Tensor, float, float]:
-        """One optimizer update over ``accum`` micro-batches -> ((loss sum, clips) over ranks, grad norm, lr)."""
-        step_loss = torch.zeros(2, dtype=torch.float64)  # (sum of per-clip losses, clips) on this rank
+    def _flush_steps(self) -> None:
+        """Sync the steps held since the last logging point and log them: one all-reduce of their stacked loss sums
+        and one device-to-host copy per interval (PRINT_FREQ steps, and before every checkpoint) instead of two host
+        syncs and a collective per micro-batch. Every rank reaches the same flush points (they depend on the step
+        count only), so the collective always pairs up. ``on_step_end`` runs here, once per step, in step order."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        sums = all_reduce_sum(torch.stack([p.loss for p in pending])).tolist()  # (steps, 2) summed over ranks
+        norms = torch.stack([p.grad_norm for p in pending]).tolist()  # equal on every rank after DDP's all-reduce
+        now = time.perf_counter()
+        clips_s = sum(clips for _, clips in sums) / max(now - self._interval_start, 1e-9)  # the interval's mean
+        self._interval_start = now
+        for p, (total, clips), norm in zip(pending, sums, norms):
+            self._epoch_loss[0] += total
+            self._epoch_loss[1] += clips
+            mean_loss = total / clips
+            record = {"epoch": p.epoch, "loss": mean_loss, "lr": p.lr, "grad_norm": norm, "clips_per_s": clips_s}
+            self.metrics.log("train_step", p.step, **record)
+            if self.cfg.PRINT_FREQ and p.step % self.cfg.PRINT_FREQ == 0 and not self.progress:
+                self.log(f"epoch {p.epoch + 1} step {p.step} loss {mean_loss:.4f} lr {p.lr:.3g}")
+            for callback in self.callbacks:
+                callback.on_step_end(self, record)
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{p.lr:.3g}", clips_s=f"{clips_s:.1f}", refresh=False)
+
+    def train_step(self, batches: Iterator[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """One optimizer update over ``accum`` micro-batches -> (this rank's (loss sum, clips), grad norm, lr).
+
+        The loss sums and the norm stay on the training device: nothing here waits for it (``_flush_steps`` syncs).
+        """
+        step_loss = torch.zeros(2, dtype=torch.float64, device=self.device)  # (sum of per-clip losses, clips)
         amp = autocast_context(self.precision, self.device)
+        ddp = self.ddp_model if isinstance(self.ddp_model, nn.parallel.DistributedDataParallel) else None
         consumed = 0
         for micro in range(self.accum):
             got = _next_good_batch(batches, self.tracker)
@@ -506,16 +556,16 @@ class TrainRecipe:
                 )
             x, y, taken = got
             consumed += taken
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)  # pinned on CUDA
             if self.mixup is not None:
                 x, y = self.mixup(x, y, generator=self.mix_gen)
             last_micro = micro == self.accum - 1
-            ddp = self.ddp_model if isinstance(self.ddp_model, nn.parallel.DistributedDataParallel) else None
             with ddp.no_sync() if ddp is not None and not last_micro else contextlib.nullcontext():
                 with amp:
                     loss = self.criterion(self.ddp_model(x), y)
                 self.scaler.scale(loss / self.accum).backward()
-            step_loss += torch.tensor([loss.item() * x.shape[0], x.shape[0]], dtype=torch.float64)
+            step_loss[0] += loss.detach().double() * x.shape[0]
+            step_loss[1] += x.shape[0]
         self.scaler.unscale_(self.optimizer)
         clip = self.cfg.TRAIN.CLIP_GRAD if self.cfg.TRAIN.CLIP_GRAD else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
@@ -529,7 +579,7 @@ class TrainRecipe:
         self.state.global_step += 1
         self.state.batch_in_epoch += consumed  # the sampler position, replaced batches included
         self.state.skipped_in_epoch += consumed - self.accum
-        return all_reduce_sum(step_loss), float(grad_norm), lr
+        return step_loss, grad_norm.detach(), lr
 
     # ------------------------------------------------------------------------------------------------ validate
     @property
@@ -624,12 +674,21 @@ def _resume_path(
     return None
 
 
-def _gather_objects(obj: Any, info: DistInfo) -> list[Any]:
-    if not info.distributed:
-        return [obj]
-    out: list[Any] = [None] * info.world_size
-    dist.all_gather_object(out, obj)
-    return out
+def _align_param_strides(model: nn.Module) -> None:
+    """Give each depthwise conv weight, (C, 1, k, k), the channels_last strides: the same bytes, another stride
+    on the size-1 dim.
+
+    The depthwise convolutions run channels-last (``focal_modulation.depthwise_conv_nhwc``), so their weight
+    gradients come with those strides; DDP makes its bucket views from the parameters' strides and compares them
+    exactly, so without this it warns ("Grad strides do not match bucket view strides") and copies through
+    mismatched views on every step. Other weights keep theirs (a 1x1 conv applied as a linear map gets plain
+    gradients).
+    """
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, nn.Conv2d) and module.groups > 1 and weight is not None and weight.shape[1] == 1:
+            strides = torch.empty_like(weight, memory_format=torch.channels_last).stride()
+            weight.data = weight.data.as_strided(weight.shape, strides)
 
 
 class _EpochExhausted(Exception):
@@ -639,11 +698,7 @@ class _EpochExhausted(Exception):
 def _batches_left_everywhere(left: int, info: DistInfo) -> int:
     """The fewest loader batches any rank has left in this epoch (ranks skip different bad batches, and all must
     run the same number of updates)."""
-    if not info.distributed:
-        return left
-    value = torch.tensor([float(left)], device=info.device)
-    dist.all_reduce(value, op=dist.ReduceOp.MIN)
-    return int(value.item())
+    return min_over_ranks(left) if info.distributed else left
 
 
 def _next_good_batch(

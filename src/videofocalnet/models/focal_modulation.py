@@ -117,8 +117,11 @@ class FocalModulationBase(nn.Module):
         """``torch.split(layer(x), sizes, -1)``, computed as one GEMM per piece.
 
         Each piece comes out contiguous, so the convolutions need no copy, and (C, C, L+1)-wide GEMMs run markedly
-        faster on CPU than one 2C+L+1-wide GEMM (e.g. 195 columns for C=96), which blocks badly.
+        faster on CPU than one 2C+L+1-wide GEMM (e.g. 195 columns for C=96), which blocks badly. That is a CPU
+        choice: elsewhere (GPU) one wide GEMM, split into views, is what the hardware wants.
         """
+        if x.device.type != "cpu":
+            return list(torch.split(self._linear(x, layer.weight, layer.bias), list(sizes), -1))
         outs, start = [], 0
         for size in sizes:
             stop = start + size
