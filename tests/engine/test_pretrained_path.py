@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from conftest import tiny_config_dict
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from http_helpers import FileServer  # noqa: E402
 from videofocalnet.engine.config import config_from_dict  # noqa: E402
@@ -18,7 +20,6 @@ from weights_helpers import microsoft_from  # noqa: E402
 
 
 def test_pretrained_path_url_is_downloaded_once_and_loaded(tiny_videos, tmp_path: Path, monkeypatch) -> None:
-    from conftest import tiny_config_dict
     from videofocalnet.models import create_model
 
     monkeypatch.setenv("VIDEOFOCALNET_HOME", str(tmp_path / "home"))
