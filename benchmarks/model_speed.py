@@ -4,6 +4,16 @@ of repeated runs after warm-up, and peak resident memory, for fp32 and bf16 auto
 Forward rows: ``ours`` is the model after ``videofocalnet.models.cpu.optimize_for_inference`` (what eval and predict
 run), ``ours-plain`` the plain maths path (what training, export and GPUs run).
 
+Train rows: ``ours`` is the training path the engine runs (``TRAIN.FAST_KERNELS``: the training kernels of
+``videofocalnet.models.kernels``), ``ours-plain`` the plain autograd path. The engine's other CPU
+switch, glibc keeping freed memory (``engine/cpu_memory.py``), is process-wide: with ``--keep-freed-memory`` (the
+default) every row of the process gets it, the official model's included.
+
+Every timing is put against the machine's GEMM roofline: the best of a few large oneDNN GEMMs (fp32 and bf16) timed
+at start-up, and the model's FLOPs (forward = 2 x MACs; a train step counted as 3 x forward). "roof %" is the
+roofline time of the phase divided by the measured time. Ratios against the official fp32 row are medians of the
+per-iteration paired ratios (the two models' iterations alternate).
+
 Configurations: Video-FocalNet-T at 8x224 batch 1 (the published setting) and a small one (T at 4x112 batch 1).
 
 With ``--official PATH`` (the official repo's ``classification/videofocalnet.py``), the official model is imported
@@ -18,6 +28,7 @@ fresh child process per (model, precision, phase), because ``ru_maxrss`` cannot 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import json
 import resource
@@ -33,7 +44,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from videofocalnet.engine.cpu_memory import keep_freed_memory
 from videofocalnet.models.cpu import optimize_for_inference
+from videofocalnet.models.flops import count_flops
+from videofocalnet.models.kernels import set_training_kernels
 
 CONFIGS = {  # name -> (model kwargs, batch, frames, size)
     "T-8x224-b1": (dict(embed_dim=96, depths=(2, 2, 6, 2), drop_path_rate=0.2), 1, 8, 224),
@@ -176,6 +190,30 @@ def time_side_by_side(steps: dict[str, callable], *, warmup: int, repeats: int) 
     return times
 
 
+def _training_path(model: nn.Module) -> nn.Module:
+    """What the engine trains on CPU with TRAIN.FAST_KERNELS."""
+    set_training_kernels(model)
+    return model
+
+
+def gemm_roofline(precision: str, *, repeats: int = 5) -> float:
+    """GFLOP/s of oneDNN's GEMM here: the best median over a few large shapes (fp32 and bf16 both through oneDNN,
+    which is what the fused CPU paths call; MKL's sgemm behind ``torch.mm`` can be slower)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    best = 0.0
+    for m, k, n in ((4096, 4096, 4096), (25088, 384, 384), (6272, 768, 768)):
+        a, w = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype)
+        for _ in range(2):
+            torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "none")
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "none")
+            times.append(time.perf_counter() - t0)
+        best = max(best, 2 * m * k * n / statistics.median(times) / 1e9)
+    return best
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
@@ -184,7 +222,12 @@ def _rss_mb() -> float:
 def child_memory(impl: str, config: str, precision: str, phase: str, official_path: str | None) -> dict:
     """Run in a fresh process: peak RSS of two steps of one (model, precision, phase)."""
     ours, official = build_pair(config, official_path if impl == "official" else None)
-    model = official if impl == "official" else (optimize_for_inference(ours) if impl == "ours" else ours)
+    if impl == "official":
+        model = official
+    elif impl == "ours":
+        model = optimize_for_inference(ours) if phase == "forward" else _training_path(ours)
+    else:
+        model = ours
     _kwargs, batch, frames, size = CONFIGS[config]
     x = torch.randn(batch, frames, 3, size, size)
     target = torch.randint(0, 400, (batch,))
@@ -291,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         "--reference-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "reference")
     )
     parser.add_argument("--json", default=None, help="also write all results to this JSON file")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="glibc keeps freed memory (the engine's CPU setting; process-wide, so every row gets it)",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -310,38 +359,47 @@ def main(argv: list[str] | None = None) -> int:
         results["reference_top1"] = check_reference_top1(ref_dir, args.official)
         print("reference fixtures:", json.dumps(results["reference_top1"]))
 
+    if args.keep_freed_memory:
+        keep_freed_memory()
+    roof = {p: gemm_roofline(p) for p in args.precisions}
+    results["roofline_gflops"] = roof
+    print("oneDNN GEMM roofline: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in roof.items()))
     baseline_key = ("official", "fp32")
     for config in args.configs:
         ours, official = build_pair(config, args.official)
         fast = optimize_for_inference(ours, inplace=False)
+        train_fast = _training_path(copy.deepcopy(ours))
         _kwargs, batch, frames, size = CONFIGS[config]
+        gflop = {"forward": 2 * count_flops(ours, num_frames=frames, img_size=size, batch_size=batch).macs / 1e9}
+        gflop["train"] = 3 * gflop["forward"]
         if official is not None:
             agreement = check_agreement(ours, official, config)
             results.setdefault("agreement", {})[config] = agreement
             print(f"[{config}] ours vs official: {json.dumps(agreement)}")
         x = torch.randn(batch, frames, 3, size, size)
         target = torch.randint(0, 400, (batch,))
-        print(f"\n[{config}] batch {batch}, {frames} frames, {size}x{size}")
+        print(f"\n[{config}] batch {batch}, {frames} frames, {size}x{size}, {gflop['forward']:.1f} GFLOP forward")
         print(
-            f"{'phase':<8}{'model':<12}{'prec':<6}{'median s':>10}{'min s':>9}{'vs off fp32':>13}"
-            f"{'peak RSS MB':>13}{'+ over base':>13}"
+            f"{'phase':<8}{'model':<12}{'prec':<6}{'median s':>10}{'min s':>9}{'vs off fp32':>13}{'roof s':>8}"
+            f"{'roof %':>8}{'peak RSS MB':>13}{'+ over base':>13}"
         )
         for phase in args.phases:
             steps = {}
             for precision in args.precisions:
-                # forward: "ours" is optimize_for_inference'd, "ours-plain" the plain maths path; training always
-                # runs the plain path (the CPU kernels have no backward), so it has one row
+                # "ours": forward optimize_for_inference'd, train the engine's CPU training path; "ours-plain": the
+                # plain maths path in both phases
                 steps[("ours", precision)] = make_step(
-                    fast if phase == "forward" else ours, phase, precision, x, target
+                    fast if phase == "forward" else train_fast, phase, precision, x, target
                 )
-                if phase == "forward":
-                    steps[("ours-plain", precision)] = make_step(ours, phase, precision, x, target)
+                steps[("ours-plain", precision)] = make_step(ours, phase, precision, x, target)
                 if official is not None:
                     steps[("official", precision)] = make_step(official, phase, precision, x, target)
             times = time_side_by_side(steps, warmup=args.warmup, repeats=args.repeats)
-            medians = {key: statistics.median(v) for key, v in times.items()}
-            for (impl, precision), med in medians.items():
-                ratio = medians[baseline_key] / med if baseline_key in medians else float("nan")
+            for (impl, precision), ts in times.items():
+                med = statistics.median(ts)
+                base = times.get(baseline_key)
+                ratio = statistics.median(b / t for b, t in zip(base, ts)) if base else float("nan")
+                roof_s = gflop[phase] / roof[precision]
                 mem = {} if args.no_memory else measure_memory(impl, config, precision, phase, args.official)
                 row = {
                     "config": config,
@@ -349,9 +407,11 @@ def main(argv: list[str] | None = None) -> int:
                     "impl": impl,
                     "precision": precision,
                     "median_s": med,
-                    "min_s": min(times[(impl, precision)]),
-                    "times_s": times[(impl, precision)],
+                    "min_s": min(ts),
+                    "times_s": ts,
                     "speedup_vs_official_fp32": ratio,
+                    "roofline_s": roof_s,
+                    "roofline_fraction": roof_s / med,
                     **mem,
                 }
                 results["runs"].append(row)
@@ -361,10 +421,11 @@ def main(argv: list[str] | None = None) -> int:
                     else (f"{'-':>13}{'-':>13}" if not mem else f"  {mem.get('error', '')}")
                 )
                 print(
-                    f"{phase:<8}{impl:<12}{precision:<6}{med:>10.3f}{row['min_s']:>9.3f}{ratio:>12.2f}x{peak}",
+                    f"{phase:<8}{impl:<12}{precision:<6}{med:>10.3f}{row['min_s']:>9.3f}{ratio:>12.2f}x"
+                    f"{roof_s:>8.3f}{100 * roof_s / med:>7.0f}%{peak}",
                     flush=True,
                 )
-        del ours, fast, official
+        del ours, fast, train_fast, official
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

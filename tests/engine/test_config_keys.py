@@ -121,6 +121,8 @@ TABLE: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "TRAIN.LAYER_DECAY": (0.5, "run", {}),
     "TRAIN.FREEZE": ("stages:2", "run", {}),
     "TRAIN.FREEZE_NORM_EVAL": (True, "run", {"TRAIN.FREEZE": "stem"}),
+    "TRAIN.FAST_KERNELS": (False, "setup", {}),
+    "TRAIN.COMPILE": (True, "setup", {}),
     "AUG.COLOR_JITTER": (1.0, "train_transform", {}),
     "AUG.AUTO_AUGMENT": ("rand-m9-n2-mstd0.5", "train_transform", {}),
     "AUG.REPROB": (1.0, "train_transform", {}),
@@ -350,6 +352,19 @@ def _untimed(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_untimed(v) for v in obj]
     return obj
+
+
+def probe_setup(cfg: Config, ctx: dict) -> Any:
+    """The recipe after ``setup``: which model wrapper steps run through, and the focal modulations' kernel switch."""
+    from videofocalnet.engine.distributed import init_distributed
+    from videofocalnet.engine.train import TrainRecipe
+
+    ctx["setups"] = ctx.get("setups", 0) + 1
+    info = init_distributed(device=cfg.DEVICE, backend=cfg.DIST_BACKEND)
+    recipe = TrainRecipe(cfg, info, run_dir=ctx["tmp"] / f"setup{ctx['setups']}", progress=False)
+    recipe.setup(None)
+    flags = {getattr(m, "training_kernels", None) for m in recipe.model.modules()} - {None}
+    return type(recipe.ddp_model).__name__, sorted(flags)
 
 
 def probe_run(cfg: Config, ctx: dict) -> Any:

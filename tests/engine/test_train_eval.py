@@ -311,3 +311,38 @@ def test_cli_errors_are_one_clear_line(write_tiny_config, tmp_path, cli):
     )
     assert missing.returncode != 0 and "DATA.TRAIN_FILE: list file not found" in missing.stderr
     assert "nope.csv" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def _train_losses(cfg_path, out, opts):
+    from videofocalnet.engine.train import train
+
+    cfg = load_config(cfg_path, ["TRAIN.EPOCHS", "1", "TRAIN.WARMUP_EPOCHS", "0", *opts])
+    train(cfg, output=out, progress=False)
+    records = read_jsonl(out / "metrics.jsonl")
+    losses = [r["loss"] for r in records if r["kind"] == "train_step"]
+    state = torch.load(out / "last.pt", weights_only=True, map_location="cpu")["model"]
+    return losses, state, records
+
+
+def test_fast_kernels_train_like_the_plain_path(write_tiny_config, tmp_path):
+    """TRAIN.FAST_KERNELS (cropped conv taps, split depthwise weight gradient, glibc keeping freed memory) changes
+    summation order only: the same losses and weights as the plain path after an epoch."""
+    cfg_path = write_tiny_config()
+    fast, w_fast, _ = _train_losses(cfg_path, tmp_path / "fast", ["TRAIN.FAST_KERNELS", "true"])
+    plain, w_plain, _ = _train_losses(cfg_path, tmp_path / "plain", ["TRAIN.FAST_KERNELS", "false"])
+    assert len(fast) == len(plain) == 6
+    torch.testing.assert_close(torch.tensor(fast), torch.tensor(plain), rtol=1e-5, atol=1e-6)
+    for key, value in w_plain.items():
+        torch.testing.assert_close(w_fast[key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
+@pytest.mark.slow
+def test_compile_option_trains_and_reports_its_compile_time(write_tiny_config, tmp_path):
+    """TRAIN.COMPILE: torch.compile'd training (inductor, C++ on CPU) gives the eager losses; the first step's time
+    is logged as a "compile" record."""
+    cfg_path = write_tiny_config()
+    eager, _, _ = _train_losses(cfg_path, tmp_path / "eager", [])
+    compiled, _, records = _train_losses(cfg_path, tmp_path / "compiled", ["TRAIN.COMPILE", "true"])
+    torch.testing.assert_close(torch.tensor(compiled), torch.tensor(eager), rtol=1e-4, atol=1e-5)
+    (compile_record,) = [r for r in records if r["kind"] == "compile"]
+    assert compile_record["seconds"] > 0 and compile_record["step"] == 1

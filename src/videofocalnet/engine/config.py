@@ -250,6 +250,12 @@ class TrainConfig:
     LAYER_DECAY: float = 1.0
     FREEZE: str = ""
     FREEZE_NORM_EVAL: bool = False
+    # ours, speed (no number changes beyond summation order): FAST_KERNELS: the training kernels of
+    # videofocalnet.models.kernels (conv taps that only see padding dropped; on CPU the split depthwise weight
+    # gradient) and, on CPU, glibc keeping freed memory for reuse instead of unmapping it (engine/cpu_memory.py);
+    # COMPILE: torch.compile the model (the first step compiles; its time is logged as a "compile" record)
+    FAST_KERNELS: bool = True
+    COMPILE: bool = False
 
 
 @dataclass

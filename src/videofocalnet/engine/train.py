@@ -43,6 +43,7 @@ from videofocalnet.engine.checkpoint import (
     save_training_state,
 )
 from videofocalnet.engine.config import Config, config_to_dict, save_config
+from videofocalnet.engine.cpu_memory import keep_freed_memory
 from videofocalnet.engine.distributed import (
     DistInfo,
     all_reduce_sum,
@@ -63,6 +64,7 @@ from videofocalnet.engine.optim import build_optimizer, scaled_lrs
 from videofocalnet.engine.precision import autocast_context, check_precision, grad_scaler
 from videofocalnet.engine.run_log import MetricsLogger, plot_curves
 from videofocalnet.engine.schedule import LRSchedule
+from videofocalnet.models.kernels import set_training_kernels
 from videofocalnet.weights import load_pretrained, save_weights
 
 __all__ = [
@@ -272,6 +274,10 @@ class TrainRecipe:
             self.ddp_model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=device_ids, forward_sync_buffers=False
             )
+        self._compile_pending = False
+        if self.cfg.TRAIN.COMPILE:  # compiled lazily by the first step, which train_epoch times and logs
+            self.ddp_model = cast(nn.Module, torch.compile(self.ddp_model))
+            self._compile_pending = True
         self.ema = ModelEMA(self.model, self.cfg.TRAIN.EMA.DECAY) if self.cfg.TRAIN.EMA.ENABLED else None
         if self.ema is not None and ema_state is not None:
             self.ema.load_state_dict(ema_state)
@@ -322,6 +328,10 @@ class TrainRecipe:
             total = sum(1 for _ in self.model.parameters())
             self.log(f"TRAIN.FREEZE {self.cfg.TRAIN.FREEZE!r}: froze {len(self.frozen)} of {total} parameter tensors")
         self.model.to(self.device)
+        if self.cfg.TRAIN.FAST_KERNELS:
+            set_training_kernels(self.model)
+            if self.device.type == "cpu":
+                keep_freed_memory()
 
     def _setup_optimization(self) -> None:
         cfg, tr = self.cfg, self.cfg.TRAIN
@@ -482,10 +492,16 @@ class TrainRecipe:
         for _update in range(first_update, self.updates_per_epoch):
             if _batches_left_everywhere(epoch_batches - state.batch_in_epoch, self.info) < self.accum:
                 break  # replaced batches used up the epoch's tail (on some rank): the epoch ends one update early
+            t_step = time.perf_counter()
             try:
                 step_loss, grad_norm, lr = self.train_step(batches)
             except _EpochExhausted:
                 break
+            if self._compile_pending:
+                self._compile_pending = False
+                seconds = time.perf_counter() - t_step
+                self.metrics.log("compile", state.global_step, seconds=seconds)
+                self.log(f"TRAIN.COMPILE: the first step, which compiles the model, took {seconds:.1f} s")
             self._pending.append(_PendingStep(state.global_step, epoch, lr, step_loss, grad_norm))
             self._bar.update(1)
             if cfg.PRINT_FREQ and state.global_step % cfg.PRINT_FREQ == 0:

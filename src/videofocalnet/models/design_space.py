@@ -115,7 +115,7 @@ class TemporalFocalModulation(FocalModulationBase):
         )
 
     def _temporal_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
-        return temporal_conv_bthwc(ctx, self.focal_layers[level])
+        return temporal_conv_bthwc(ctx, self.focal_layers[level], training_kernels=self.training_kernels)
 
     def context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, H, W, C) -> (q, modulator), both (B, T, H, W, C): context along time at each spatial location."""

@@ -21,30 +21,43 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from videofocalnet.models.kernels import crop_to_reach, depthwise_conv2d, shape_specialisation_allowed
+
 ModulatorCollector = list  # list[dict[str, torch.Tensor]]: filled on request, never stored on the module
 
 
-def depthwise_conv_nhwc(x: torch.Tensor, level: nn.Module) -> torch.Tensor:
+def depthwise_conv_nhwc(x: torch.Tensor, level: nn.Module, *, training_kernels: bool = False) -> torch.Tensor:
     """``level`` = (depthwise Conv2d, GELU) applied to a (N, H, W, C) tensor; returns (N, H, W, C).
 
     (N, H, W, C) memory viewed as (N, C, H, W) is exactly channels_last, which the convolution reads directly.
+    ``training_kernels``: the kernels of :mod:`videofocalnet.models.kernels` (taps that only see padding dropped,
+    the faster CPU weight gradient); the same output.
     """
     x = x.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W), channels_last strides
     x = x.contiguous(memory_format=torch.channels_last)  # no-op unless x is a channel slice
-    return level(x).permute(0, 2, 3, 1)  # (N, C, H, W) channels_last -> (N, H, W, C), a free view
+    if training_kernels and shape_specialisation_allowed():
+        conv, act = cast(nn.Conv2d, cast(nn.Sequential, level)[0]), cast(nn.Sequential, level)[1]
+        y = act(depthwise_conv2d(x, crop_to_reach(conv.weight, (x.shape[2], x.shape[3]))))
+    else:
+        y = level(x)
+    return y.permute(0, 2, 3, 1)  # (N, C, H, W) channels_last -> (N, H, W, C), a free view
 
 
-def temporal_conv_bthwc(x: torch.Tensor, level: nn.Module) -> torch.Tensor:
+def temporal_conv_bthwc(x: torch.Tensor, level: nn.Module, *, training_kernels: bool = False) -> torch.Tensor:
     """``level`` = (dense Conv1d C -> C over T, GELU) applied to a (B, T, H, W, C) tensor; returns (B, T, H, W, C).
 
     Treating H*W as a width-like axis turns the Conv1d into a (k x 1) Conv2d over (B, C, T, H*W), whose channels_last
     memory is our (B, T, H*W, C) layout: no transpose to (B*H*W, C, T) is needed. Same arithmetic as the Conv1d.
+    ``training_kernels``: taps that reach past the clip's T frames (only padding) are dropped; the same output.
     """
     conv, act = cast(nn.Conv1d, cast(nn.Sequential, level)[0]), cast(nn.Sequential, level)[1]
     B, T, H, W, C = x.shape
+    weight = conv.weight  # (C, C, k)
+    if training_kernels and shape_specialisation_allowed():
+        weight = crop_to_reach(weight, (T,))
     x = x.reshape(B, T, H * W, C).permute(0, 3, 1, 2)  # (B, T, HW, C) -> (B, C, T, HW), channels_last strides
     x = x.contiguous(memory_format=torch.channels_last)
-    y = act(F.conv2d(x, conv.weight.unsqueeze(-1), None, 1, (int(conv.padding[0]), 0)))  # (C, C, k) as a (k, 1) kernel
+    y = act(F.conv2d(x, weight.unsqueeze(-1), None, 1, (weight.shape[-1] // 2, 0)))  # (C, C, k) as a (k, 1) kernel
     return y.permute(0, 2, 3, 1).reshape(B, T, H, W, C)  # (B, C, T, HW) -> (B, T, HW, C) -> (B, T, H, W, C)
 
 
@@ -69,6 +82,8 @@ class FocalModulationBase(nn.Module):
     proj: nn.Linear
     proj_drop: nn.Dropout
     ln: nn.LayerNorm
+    # the switch of videofocalnet.models.kernels.set_training_kernels (other kernels, the same output)
+    training_kernels: bool = False
 
     def __init__(
         self,
@@ -157,7 +172,7 @@ class FocalModulationBase(nn.Module):
 
     def _spatial_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
         """One level of the spatial cascade on (N, H, W, C)."""
-        return depthwise_conv_nhwc(ctx, self.focal_layers[level])
+        return depthwise_conv_nhwc(ctx, self.focal_layers[level], training_kernels=self.training_kernels)
 
     def context(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, H, W, C) -> (q, modulator), both (B, T, H, W, C). Every single-modulator design defines it."""
@@ -234,7 +249,7 @@ class SpatioTemporalFocalModulation(SpatialFocalModulation):
 
     def _temporal_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
         """One level of the temporal cascade on (B, T, H, W, C)."""
-        return temporal_conv_bthwc(ctx, self.focal_layers_temporal[level])
+        return temporal_conv_bthwc(ctx, self.focal_layers_temporal[level], training_kernels=self.training_kernels)
 
     def temporal_context(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, H, W, C) -> gated temporal context (B, T, H, W, C), before ``h_temporal``."""

@@ -15,6 +15,7 @@ from typing import Literal, cast
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from videofocalnet.models.features import OUTPUT_FORMATS, feature_take_indices
@@ -78,9 +79,17 @@ class PatchEmbed(nn.Module):
             x = self.proj(x).permute(0, 2, 3, 1)  # (B*T, C', H', W') -> (B*T, H', W', C')
             x = x.reshape(B, T, *x.shape[1:])  # -> (B, T, H', W', C')
         elif self.tubelet_size > 1:
-            x = x.permute(0, 2, 1, 3, 4)  # (B, T, C, H, W) -> (B, C, T, H, W)
-            x = self.proj(x)  # (B, C', T', H', W')
-            x = x.permute(0, 2, 3, 4, 1)  # -> (B, T', H', W', C')
+            # The (k, p, p) Conv3d with stride (k, p, p) as a Conv2d: (B, T, C, H, W) memory is already
+            # (B*T/k, k*C, H, W), each tubelet's k frames stacked as channels frame by frame, so the weight is
+            # reordered instead of the clip (permuting the clip to (B, C, T, H, W) was a full copy per step).
+            B, T, C, H, W = x.shape
+            k = self.tubelet_size
+            weight = cast(nn.Conv3d, self.proj).weight  # (C', C, k, p, p)
+            weight = weight.transpose(1, 2).reshape(weight.shape[0], k * C, *weight.shape[3:])  # (C', k*C, p, p)
+            x = x.reshape(B * (T // k), k * C, H, W)  # (B, T, C, H, W) -> (B*T', k*C, H, W), a view
+            x = F.conv2d(x, weight, self.proj.bias, stride=self.proj.stride[1:])  # (B*T', C', H', W')
+            x = x.permute(0, 2, 3, 1)  # -> (B*T', H', W', C')
+            x = x.reshape(B, T // k, *x.shape[1:])  # -> (B, T', H', W', C')
         else:
             B, T = x.shape[:2]
             x = self.proj(x.flatten(0, 1))  # (B*T, C_in, H, W) -> (B*T, C', H', W')

@@ -1,0 +1,139 @@
+"""Training kernels, behind an explicit switch: :func:`set_training_kernels` (the train recipe turns it on,
+``TRAIN.FAST_KERNELS``). Neither changes what the model computes; both change which operations compute it.
+
+* **Taps that only see padding are dropped.** A same-padded stride-1 conv over an axis of n elements reaches data
+  with the taps within n - 1 of its centre only; the others multiply zeros. At the demo's 2 frames (8 frames,
+  tubelet 4) and 2 x 2 last-stage maps, 5-tap kernels do 3 taps' work. :func:`crop_to_reach` narrows the weight
+  (a view: the cropped-off taps get their exact zero gradient through autograd). Shape-dependent, so it is off
+  under tracing, scripting and export, where a kernel cropped for one input size would be baked in for all.
+* **A faster depthwise weight gradient on the CPU.** oneDNN's depthwise-convolution weight gradient has a fast path
+  for 3x3 kernels only. For the 5x5 kernels of the second focal level it takes a slow generic one: on
+  Video-FocalNet-T's first stage, (8, 96, 56, 56) channels-last, the weight gradient alone takes 13 ms in fp32 and
+  29-36 ms in bf16 against 2 ms and 0.5 ms for a 3x3 kernel, and the 5x5 levels were about a fifth of a bf16
+  training step. :class:`DepthwiseConv2d` keeps the forward and the input gradient (the same oneDNN calls autograd
+  makes) and computes the weight gradient of a k x k kernel as ceil(k/3)^2 3x3 weight gradients over shifted
+  windows of the padded input: the same products, summed in another order (fp32 gradients agree to ~1e-6
+  relative; bf16 ones as closely as bf16 gradients of the plain op do).
+
+Plain PyTorch ops only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "DepthwiseConv2d",
+    "crop_to_reach",
+    "depthwise_conv2d",
+    "depthwise_weight_grad",
+    "set_training_kernels",
+    "shape_specialisation_allowed",
+]
+
+_conv_backward = torch.ops.aten.convolution_backward
+
+
+def depthwise_weight_grad(grad: torch.Tensor, x: torch.Tensor, kernel_size: int, padding: int) -> torch.Tensor:
+    """Weight gradient (C, 1, k, k) of a stride-1 depthwise conv from its output gradient and input, both
+    (N, C, H, W) of equal size (``padding = k // 2``), through 3x3 weight gradients.
+
+    With xp the padded input, dW[u, v] = sum_{n,i,j} grad[n, i, j] * xp[n, i + u, j + v]. Splitting u = 3a + u' and
+    v = 3b + v' makes each (a, b) block the weight gradient of a 3x3 valid conv over the window of xp that starts at
+    (3a, 3b); the kernel is zero-padded to a multiple of 3 and cropped back.
+    """
+    N, C, H, W = x.shape
+    blocks = math.ceil(kernel_size / 3)
+    extra = 3 * blocks - 1 - 2 * padding  # rows/columns the last window needs beyond the conv's own padding
+    xp = F.pad(x, (padding, padding + extra, padding, padding + extra))  # (N, C, H + 3b + 1, W + 3b + 1)
+    w3 = x.new_empty(C, 1, 3, 3)  # only its shape is read
+    out = x.new_zeros(C, 1, 3 * blocks, 3 * blocks)
+    for a in range(blocks):
+        for b in range(blocks):
+            window = xp[:, :, 3 * a : 3 * a + H + 2, 3 * b : 3 * b + W + 2]  # (N, C, H + 2, W + 2)
+            window = window.contiguous(memory_format=torch.channels_last)
+            block = _conv_backward(
+                grad, window, w3, None, [1, 1], [0, 0], [1, 1], False, [0, 0], C, [False, True, False]
+            )[1]
+            out[:, :, 3 * a : 3 * a + 3, 3 * b : 3 * b + 3] = block
+    return out[:, :, :kernel_size, :kernel_size]
+
+
+class DepthwiseConv2d(torch.autograd.Function):
+    """``F.conv2d(x, weight, padding=k // 2, groups=C)`` (stride 1, no bias, square odd kernel) with the weight
+    gradient of :func:`depthwise_weight_grad`. Under autocast it computes in the autocast dtype, as the plain op."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        device = x.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        xc, wc = x.to(dtype), weight.to(dtype)
+        ctx.save_for_backward(xc, wc)
+        ctx.weight_like = torch.empty_like(weight, device="meta")  # the parameter's dtype and strides, for the grad
+        ctx.x_dtype = x.dtype
+        with torch.autocast(device, enabled=False):
+            return F.conv2d(xc, wc, None, 1, weight.shape[-1] // 2, 1, weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        xc, wc = ctx.saved_tensors
+        C, k = wc.shape[0], wc.shape[-1]
+        grad = grad.to(wc.dtype).contiguous(memory_format=torch.channels_last)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _conv_backward(
+                grad, xc, wc, None, [1, 1], [k // 2, k // 2], [1, 1], False, [0, 0], C, [True, False, False]
+            )[0].to(ctx.x_dtype)
+        if ctx.needs_input_grad[1]:
+            like = ctx.weight_like
+            grad_w = torch.empty_strided(like.shape, like.stride(), dtype=like.dtype, device=wc.device)
+            grad_w.copy_(depthwise_weight_grad(grad, xc, k, k // 2))
+        return grad_x, grad_w
+
+
+def shape_specialisation_allowed() -> bool:
+    """Whether a kernel may depend on the input's sizes: not while tracing, scripting, exporting or compiling (the
+    graph would keep the choice made for the example input)."""
+    return not (
+        torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_compiling()
+    )
+
+
+def crop_to_reach(weight: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+    """A same-padded stride-1 conv weight narrowed, on its last ``len(sizes)`` (odd) kernel axes, to the taps that
+    can reach data in an input of ``sizes``: a tap at offset d from the centre touches an element only if |d| < n.
+    The conv with the cropped weight and padding ``k' // 2`` gives the same output. Returns a view."""
+    first = weight.ndim - len(sizes)
+    for axis, n in enumerate(sizes, start=first):
+        k = weight.shape[axis]
+        keep = min(k, 2 * n - 1)
+        if keep < k:
+            weight = weight.narrow(axis, (k - keep) // 2, keep)
+    return weight
+
+
+def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Stride-1, same-padded (odd kernel), bias-free depthwise conv of (N, C, H, W) with ``weight`` (C, 1, kh, kw):
+    through :class:`DepthwiseConv2d` where its weight gradient pays (square kernels above 3, on the CPU, with a
+    gradient to take), else the plain op."""
+    kh, kw = weight.shape[-2:]
+    if kh == kw > 3 and x.device.type == "cpu" and torch.is_grad_enabled() and weight.requires_grad:
+        return DepthwiseConv2d.apply(x, weight)
+    return F.conv2d(x, weight, None, 1, (kh // 2, kw // 2), 1, weight.shape[0])
+
+
+def set_training_kernels(model: nn.Module, enable: bool = True) -> int:
+    """Switch every focal modulation in ``model`` to (or back from) the kernels of this module; returns how many."""
+    count = 0
+    for module in model.modules():
+        if hasattr(type(module), "training_kernels"):  # every focal modulation (focal_modulation.py) has the flag
+            module.training_kernels = enable  # type: ignore[assignment]  # nn.Module.__setattr__ types
+            count += 1
+    return count

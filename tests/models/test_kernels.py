@@ -1,0 +1,189 @@
+"""The training kernels of ``videofocalnet.models.kernels``: same outputs, same gradients as the plain ops."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from videofocalnet.models import create_model
+from videofocalnet.models.kernels import (
+    DepthwiseConv2d,
+    crop_to_reach,
+    depthwise_conv2d,
+    depthwise_weight_grad,
+    set_training_kernels,
+)
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a.float() - b.float()).abs().max() / b.float().abs().max()).item()
+
+
+def _conv(channels: int, k: int, *, channels_last_weight: bool = False) -> nn.Conv2d:
+    conv = nn.Conv2d(channels, channels, k, padding=k // 2, groups=channels, bias=False)
+    if channels_last_weight:  # what engine.train._align_param_strides gives DDP runs
+        w = conv.weight
+        w.data = w.data.as_strided(w.shape, torch.empty_like(w, memory_format=torch.channels_last).stride())
+    return conv
+
+
+@pytest.mark.parametrize("k", [5, 7, 9])
+@pytest.mark.parametrize("shape", [(3, 16, 11, 13), (2, 8, 4, 4), (1, 24, 1, 6)])
+def test_weight_grad_matches_the_plain_conv_fp32(k, shape):
+    """Odd and tiny spatial sizes (smaller than the kernel) included: the padding arithmetic is the risky part."""
+    torch.manual_seed(0)
+    N, C, H, W = shape
+    conv = _conv(C, k)
+    x = torch.randn(N, C, H, W).contiguous(memory_format=torch.channels_last).requires_grad_()
+    g = torch.randn(N, C, H, W)
+    y_ref = conv(x)
+    gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, conv.weight), g)
+    y = DepthwiseConv2d.apply(x, conv.weight)
+    gx, gw = torch.autograd.grad(y, (x, conv.weight), g)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)  # the same forward call
+    torch.testing.assert_close(gx, gx_ref, rtol=0, atol=0)  # the same input-gradient call
+    assert _rel(gw, gw_ref) < 1e-5  # the same products, summed in another order
+    assert gw.dtype == conv.weight.dtype and gw.shape == conv.weight.shape
+
+
+def test_weight_grad_is_exact_in_float64():
+    """gradcheck: the split gradient is the derivative, not an approximation of the plain kernel's output."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 6, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 1, 5, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(DepthwiseConv2d.apply, (x, w))
+
+
+def test_weight_grad_formula_against_unfold():
+    """depthwise_weight_grad on its own, against the definition dW[c, u, v] = sum g[n, c, i, j] xp[n, c, i+u, j+v]."""
+    torch.manual_seed(1)
+    x, g = torch.randn(2, 4, 7, 9, dtype=torch.float64), torch.randn(2, 4, 7, 9, dtype=torch.float64)
+    cols = F.unfold(x, 5, padding=2).view(2, 4, 25, 7 * 9)  # (N, C, k*k, H*W)
+    expected = torch.einsum("nckp,ncp->ck", cols, g.flatten(2)).view(4, 1, 5, 5)
+    torch.testing.assert_close(depthwise_weight_grad(g, x, 5, 2), expected)
+
+
+def test_bf16_autocast_matches_the_plain_op():
+    """Under bf16 autocast the forward computes in bf16 like the plain conv, and the weight gradient is as close to
+    the fp32 one as the plain op's bf16 gradient is."""
+    torch.manual_seed(0)
+    conv = _conv(32, 5)
+    x = torch.randn(4, 32, 14, 14).contiguous(memory_format=torch.channels_last).requires_grad_()
+    g = torch.randn(4, 32, 14, 14)
+    gw32 = torch.autograd.grad(conv(x), conv.weight, g)[0]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y_ref, y = conv(x), DepthwiseConv2d.apply(x, conv.weight)
+    assert y.dtype == y_ref.dtype == torch.bfloat16
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
+    gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, conv.weight), g.bfloat16())
+    gx, gw = torch.autograd.grad(y, (x, conv.weight), g.bfloat16())
+    assert gw.dtype == torch.float32 and gx.dtype == x.dtype
+    torch.testing.assert_close(gx, gx_ref, rtol=0, atol=0)
+    assert _rel(gw, gw32) <= max(2 * _rel(gw_ref, gw32), 1e-2)
+
+
+def test_gradient_keeps_the_parameter_strides():
+    """A channels_last-strided weight (DDP runs) gets a gradient with the same strides: no bucket-view copy."""
+    conv = _conv(8, 5, channels_last_weight=True)
+    x = torch.randn(2, 8, 6, 6).contiguous(memory_format=torch.channels_last)
+    depthwise_conv2d(x, conv.weight).sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.stride() == conv.weight.stride()
+
+
+def test_split_gradient_only_where_it_pays():
+    """3x3 kernels, no-grad and frozen weights take the plain op."""
+    x = torch.randn(1, 8, 6, 6)
+
+    def uses_split(weight: torch.Tensor) -> bool:
+        y = depthwise_conv2d(x, weight)
+        return y.grad_fn is not None and "DepthwiseConv2d" in type(y.grad_fn).__name__
+
+    assert uses_split(_conv(8, 5).weight)
+    assert not uses_split(_conv(8, 3).weight)
+    assert not uses_split(_conv(8, 5).weight.detach())
+    with torch.no_grad():
+        assert depthwise_conv2d(x, _conv(8, 5).weight).grad_fn is None
+
+
+@pytest.mark.parametrize(("k", "sizes"), [(5, (2, 2)), (5, (1, 3)), (5, (2, 7)), (3, (1, 1)), (7, (2, 3))])
+def test_cropped_depthwise_kernel_gives_the_same_output_and_gradients(k, sizes):
+    """Taps that reach only padding are dropped: the output and both gradients are the plain conv's, and the
+    cropped-off taps get an exact zero gradient."""
+    torch.manual_seed(0)
+    conv = _conv(6, k)
+    x = torch.randn(3, 6, *sizes).contiguous(memory_format=torch.channels_last).requires_grad_()
+    g = torch.randn(3, 6, *sizes)
+    y_ref = conv(x)
+    gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, conv.weight), g)
+    cropped = crop_to_reach(conv.weight, sizes)
+    assert cropped.shape[-2:] == tuple(min(k, 2 * n - 1) for n in sizes)
+    y = depthwise_conv2d(x, cropped)
+    gx, gw = torch.autograd.grad(y, (x, conv.weight), g)
+    torch.testing.assert_close(y, y_ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(gx, gx_ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(gw, gw_ref, rtol=1e-5, atol=1e-6)
+    reach = torch.zeros(k, k, dtype=torch.bool)
+    rh, rw = (min(k, 2 * n - 1) for n in sizes)
+    reach[(k - rh) // 2 : (k + rh) // 2, (k - rw) // 2 : (k + rw) // 2] = True
+    assert (gw[:, 0][:, ~reach] == 0).all()
+
+
+@pytest.mark.parametrize(("k", "T"), [(5, 2), (5, 1), (3, 1), (5, 3)])
+def test_cropped_temporal_kernel_gives_the_same_output_and_gradients(k, T):
+    torch.manual_seed(0)
+    conv = nn.Conv1d(6, 6, k, padding=k // 2, bias=False)
+    x = torch.randn(4, 6, T, requires_grad=True)
+    g = torch.randn(4, 6, T)
+    y_ref = conv(x)
+    gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, conv.weight), g)
+    w = crop_to_reach(conv.weight, (T,))
+    y = F.conv1d(x, w, None, 1, w.shape[-1] // 2)
+    gx, gw = torch.autograd.grad(y, (x, conv.weight), g)
+    torch.testing.assert_close(y, y_ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(gx, gx_ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(gw, gw_ref, rtol=1e-5, atol=1e-6)
+
+
+_MODELS = {  # name -> (constructor overrides, clip (T, size)): short clips and small maps make the crops happen
+    "video_focalnet_nano": (dict(tubelet_size=4, num_frames=8, img_size=64), (8, 64)),  # the demo: T' = 2
+    "video_focalnet_tiny": (dict(depths=(1, 1, 1, 1), embed_dim=16, num_frames=4, img_size=32), (4, 32)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_MODELS))
+def test_model_gradients_match_the_plain_path(name):
+    """The switch on a whole model: the same logits, every gradient within fp32 1e-5 (relative to its scale)."""
+    torch.manual_seed(0)
+    kwargs, (T, size) = _MODELS[name]
+    plain = create_model(name, num_classes=5, **kwargs).train()
+    fast = create_model(name, num_classes=5, **kwargs).train()
+    fast.load_state_dict(plain.state_dict())
+    assert set_training_kernels(fast) == sum(len(stage.blocks) for stage in fast.layers)  # one per block
+    x = torch.randn(2, T, 3, size, size)
+    outs = []
+    for model in (plain, fast):
+        torch.manual_seed(1)  # the same drop-path draws
+        y = model(x)
+        y.square().mean().backward()
+        outs.append(y)
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-5, atol=1e-6)
+    for (name_p, p), (_, q) in zip(plain.named_parameters(), fast.named_parameters()):
+        assert _rel(q.grad, p.grad) < 1e-5, name_p
+    set_training_kernels(fast, False)
+    assert not any(getattr(m, "training_kernels", False) for m in fast.modules())
+
+
+def test_a_trace_never_keeps_a_kernel_cropped_for_its_example_input():
+    """Cropping depends on the input's size, so it is off while tracing: a model traced on a 2-frame, 32 px clip
+    still computes the full kernels for an 8-frame, 64 px one."""
+    torch.manual_seed(0)
+    kwargs = dict(num_classes=5, depths=(1, 1, 1, 1), embed_dim=16, num_frames=2, img_size=32)
+    model = create_model("video_focalnet_tiny", **kwargs).eval()
+    set_training_kernels(model)
+    with torch.no_grad():
+        traced = torch.jit.trace(model, torch.randn(1, 2, 3, 32, 32), check_trace=False)
+        x = torch.randn(1, 8, 3, 64, 64)
+        set_training_kernels(model, False)
+        torch.testing.assert_close(traced(x), model(x), rtol=1e-5, atol=1e-6)
