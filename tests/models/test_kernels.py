@@ -84,26 +84,36 @@ def test_bf16_autocast_matches_the_plain_op():
     assert _rel(gw, gw32) <= max(2 * _rel(gw_ref, gw32), 1e-2)
 
 
+_BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
+
+
 def test_gradient_keeps_the_parameter_strides():
     """A channels_last-strided weight (DDP runs) gets a gradient with the same strides: no bucket-view copy."""
     conv = _conv(8, 5, channels_last_weight=True)
     x = torch.randn(2, 8, 6, 6).contiguous(memory_format=torch.channels_last)
-    depthwise_conv2d(x, conv.weight).sum().backward()
+    with torch.autocast(**_BF16):
+        y = depthwise_conv2d(x, conv.weight)
+    assert "DepthwiseConv2d" in type(y.grad_fn).__name__
+    y.float().sum().backward()
     assert conv.weight.grad is not None and conv.weight.grad.stride() == conv.weight.stride()
 
 
 def test_split_gradient_only_where_it_pays():
-    """3x3 kernels, no-grad and frozen weights take the plain op."""
+    """bf16 (autocast or bf16 tensors) with kernels above 3 and a gradient to take; fp32 keeps oneDNN's own
+    (the split was 0.35x-1.5x there), as do 3x3 kernels, no-grad and frozen weights."""
     x = torch.randn(1, 8, 6, 6)
 
-    def uses_split(weight: torch.Tensor) -> bool:
-        y = depthwise_conv2d(x, weight)
+    def uses_split(weight: torch.Tensor, inp: torch.Tensor = x, bf16: bool = True) -> bool:
+        with torch.autocast(**_BF16, enabled=bf16):
+            y = depthwise_conv2d(inp, weight)
         return y.grad_fn is not None and "DepthwiseConv2d" in type(y.grad_fn).__name__
 
     assert uses_split(_conv(8, 5).weight)
+    assert uses_split(_conv(8, 5).to(torch.bfloat16).weight, x.bfloat16(), bf16=False)
+    assert not uses_split(_conv(8, 5).weight, bf16=False)
     assert not uses_split(_conv(8, 3).weight)
     assert not uses_split(_conv(8, 5).weight.detach())
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(**_BF16):
         assert depthwise_conv2d(x, _conv(8, 5).weight).grad_fn is None
 
 
