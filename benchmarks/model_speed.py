@@ -263,8 +263,11 @@ def _vm_hwm_mb() -> float:
     raise RuntimeError("VmHWM not in /proc/self/status")
 
 
-def measure_memory(impl: str, config: str, precision: str, phase: str, official_path: str | None) -> dict:
+def measure_memory(
+    impl: str, config: str, precision: str, phase: str, official_path: str | None, keep_freed: bool
+) -> dict:
     cmd = [sys.executable, __file__, "--child", json.dumps([impl, config, precision, phase, official_path])]
+    cmd.append("--keep-freed-memory" if keep_freed else "--no-keep-freed-memory")  # as in the timed process
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"rc {proc.returncode}"}
@@ -344,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.child:
+        if args.keep_freed_memory:
+            keep_freed_memory()
         print(json.dumps(child_memory(*json.loads(args.child))))
         return 0
     if args.repeats < 5:
@@ -400,7 +405,11 @@ def main(argv: list[str] | None = None) -> int:
                 base = times.get(baseline_key)
                 ratio = statistics.median(b / t for b, t in zip(base, ts)) if base else float("nan")
                 roof_s = gflop[phase] / roof[precision]
-                mem = {} if args.no_memory else measure_memory(impl, config, precision, phase, args.official)
+                mem = (
+                    {}
+                    if args.no_memory
+                    else measure_memory(impl, config, precision, phase, args.official, args.keep_freed_memory)
+                )
                 row = {
                     "config": config,
                     "phase": phase,

@@ -197,3 +197,17 @@ def test_a_trace_never_keeps_a_kernel_cropped_for_its_example_input():
         x = torch.randn(1, 8, 3, 64, 64)
         set_training_kernels(model, False)
         torch.testing.assert_close(traced(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_cropped_kernel_gradient_keeps_the_parameter_strides():
+    """A 1x1 map crops a 5x5 kernel to its centre tap; the gradient still has the parameter's channels_last strides
+    (autograd's own narrow would give contiguous ones, and DDP would copy through its bucket views every step)."""
+    conv = _conv(8, 5, channels_last_weight=True)
+    x = torch.randn(2, 8, 1, 1).contiguous(memory_format=torch.channels_last)
+    cropped = crop_to_reach(conv.weight, (1, 1))
+    assert cropped.shape == (8, 1, 1, 1)
+    depthwise_conv2d(x, cropped).square().sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.stride() == conv.weight.stride()
+    expected = torch.zeros(8, 1, 5, 5)
+    expected[:, 0, 2, 2] = (2 * x.squeeze() ** 2 * conv.weight[:, 0, 2, 2]).sum(0).detach()
+    torch.testing.assert_close(conv.weight.grad, expected)

@@ -4,7 +4,7 @@
 * **Taps that only see padding are dropped.** A same-padded stride-1 conv over an axis of n elements reaches data
   with the taps within n - 1 of its centre only; the others multiply zeros. At the demo's 2 frames (8 frames,
   tubelet 4) and 2 x 2 last-stage maps, 5-tap kernels do 3 taps' work. :func:`crop_to_reach` narrows the weight
-  (a view: the cropped-off taps get their exact zero gradient through autograd). Shape-dependent, so it is off
+  (the cropped-off taps get their exact zero gradient, laid out like the parameter). Shape-dependent, so it is off
   under tracing, scripting and export, where a kernel cropped for one input size would be baked in for all.
 * **A faster bf16 depthwise weight gradient on the CPU.** oneDNN's depthwise-convolution weight gradient has a fast
   path for 3x3 kernels only. For the 5x5 kernels of the second focal level it takes a slow generic one: on
@@ -110,14 +110,40 @@ def shape_specialisation_allowed() -> bool:
 def crop_to_reach(weight: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
     """A same-padded stride-1 conv weight narrowed, on its last ``len(sizes)`` (odd) kernel axes, to the taps that
     can reach data in an input of ``sizes``: a tap at offset d from the centre touches an element only if |d| < n.
-    The conv with the cropped weight and padding ``k' // 2`` gives the same output. Returns a view."""
+    The conv with the cropped weight and padding ``k' // 2`` gives the same output."""
     first = weight.ndim - len(sizes)
+    window = []
     for axis, n in enumerate(sizes, start=first):
         k = weight.shape[axis]
         keep = min(k, 2 * n - 1)
-        if keep < k:
-            weight = weight.narrow(axis, (k - keep) // 2, keep)
-    return weight
+        window.append(((k - keep) // 2, keep))
+    if all(keep == weight.shape[axis] for axis, (_, keep) in enumerate(window, start=first)):
+        return weight
+    return _CropTaps.apply(weight, tuple(window))
+
+
+class _CropTaps(torch.autograd.Function):
+    """``weight`` narrowed to ``window`` ((start, length) per trailing axis), whose gradient is laid out like the
+    parameter (autograd's own narrow gives a contiguous one, which DDP's channels_last bucket views would copy)."""
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, window: tuple[tuple[int, int], ...]) -> torch.Tensor:
+        ctx.window = window
+        ctx.weight_like = torch.empty_like(weight, device="meta")
+        return _narrow(weight, window)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        like = ctx.weight_like
+        full = torch.empty_strided(like.shape, like.stride(), dtype=like.dtype, device=grad.device).zero_()
+        _narrow(full, ctx.window).copy_(grad)
+        return full, None
+
+
+def _narrow(t: torch.Tensor, window: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    for axis, (start, length) in enumerate(window, start=t.ndim - len(window)):
+        t = t.narrow(axis, start, length)
+    return t
 
 
 def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
