@@ -5,7 +5,7 @@
   with the taps within n - 1 of its centre only; the others multiply zeros. At the demo's 2 frames (8 frames,
   tubelet 4) and 2 x 2 last-stage maps, 5-tap kernels do 3 taps' work. :func:`crop_to_reach` narrows the weight
   (the cropped-off taps get their exact zero gradient, laid out like the parameter). Shape-dependent, so it is off
-  under tracing, scripting and export, where a kernel cropped for one input size would be baked in for all.
+  under tracing, scripting, export and torch.compile, where a kernel cropped for one input size would be kept for all.
 * **A faster bf16 depthwise weight gradient on the CPU.** oneDNN's depthwise-convolution weight gradient has a fast
   path for 3x3 kernels only. For the 5x5 kernels of the second focal level it takes a slow generic one: on
   Video-FocalNet-T's first stage, (8, 96, 56, 56) channels-last, the weight gradient alone takes 29-36 ms in bf16
@@ -50,7 +50,7 @@ def depthwise_weight_grad(grad: torch.Tensor, x: torch.Tensor, kernel_size: int,
     N, C, H, W = x.shape
     blocks = math.ceil(kernel_size / 3)
     extra = 3 * blocks - 1 - 2 * padding  # rows/columns the last window needs beyond the conv's own padding
-    xp = F.pad(x, (padding, padding + extra, padding, padding + extra))  # (N, C, H + 3b + 1, W + 3b + 1)
+    xp = F.pad(x, (padding, padding + extra, padding, padding + extra))  # (N, C, H + 3 blocks - 1, W + 3 blocks - 1)
     w3 = x.new_empty(C, 1, 3, 3)  # only its shape is read
     out = x.new_zeros(C, 1, 3 * blocks, 3 * blocks)
     for a in range(blocks):
