@@ -16,10 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
+import sys
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from model_speed import time_side_by_side  # noqa: E402  (alternating timing, shared with model_speed.py)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,15 +57,7 @@ def _step_fn(cfg, precision: str, batch_size: int, *, fast: bool):
 
 def measure(cfg, precision: str, batch_size: int, repeats: int, warmup: int) -> dict:
     steps = {name: _step_fn(cfg, precision, batch_size, fast=name == "fast") for name in ("fast", "plain")}
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - t0)
+    times = time_side_by_side(steps, warmup=warmup, repeats=repeats)
     out = {f"{name}_clips_per_s": round(batch_size / statistics.median(ts), 2) for name, ts in times.items()}
     out |= {f"{name}_step_ms": round(1e3 * statistics.median(ts), 1) for name, ts in times.items()}
     out["fast_over_plain"] = round(statistics.median(p / f for p, f in zip(times["plain"], times["fast"])), 3)

@@ -1,4 +1,4 @@
-"""Keep freed activation memory in the process on CPU training runs (``TRAIN.CPU_FAST_PATH``).
+"""Keep freed activation memory in the process on CPU training runs (part of ``TRAIN.FAST_KERNELS``).
 
 glibc serves every allocation above its mmap threshold (at most 32 MiB) with fresh pages from the kernel and unmaps
 them on free, so each training step first-touches its large activations again: on Video-FocalNet-T at 8x224 that

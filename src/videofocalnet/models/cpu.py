@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from videofocalnet.models.focal_modulation import ModulatorCollector, SpatioTemporalFocalModulation, autocast_input
+from videofocalnet.models.kernels import compute_dtype, running_eager
 from videofocalnet.models.layers import Mlp
 from videofocalnet.models.video_focalnet import FocalNetBlock
 
@@ -48,31 +49,23 @@ _CHUNK_BYTES = 6 * 2**20
 
 
 # ---------------------------------------------------------------------------------------------------- kernels
-def _compute_dtype(x: torch.Tensor) -> torch.dtype:
-    """The dtype autocast would run a matmul/conv in (the fused kernels bypass autocast, so we cast ourselves)."""
-    return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
-
-
 def _fusable(x: torch.Tensor) -> bool:
     """Whether the fused kernels may run on ``x``: eager CPU inference in a dtype this CPU's oneDNN supports."""
     if not (
         AVAILABLE
         and x.device.type == "cpu"
         and not torch.is_grad_enabled()
-        and not torch.jit.is_tracing()
-        and not torch.jit.is_scripting()
-        and not torch.onnx.is_in_onnx_export()
-        and not torch.compiler.is_compiling()
+        and running_eager()
         and _get_current_dispatch_mode() is None  # FLOP counting, fake tensors: they know only the plain ops
     ):
         return False
-    dtype = _compute_dtype(x)
+    dtype = compute_dtype(x)
     return dtype == torch.float32 or (dtype == torch.bfloat16 and _BF16)
 
 
 def _fusable_as_is(x: torch.Tensor, *others: torch.Tensor) -> bool:
     """Fusable in ``x``'s own dtype: autocast (if on) computes in that dtype and every other operand has it too."""
-    return _fusable(x) and _compute_dtype(x) == x.dtype and all(t.dtype == x.dtype for t in others)
+    return _fusable(x) and compute_dtype(x) == x.dtype and all(t.dtype == x.dtype for t in others)
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -87,7 +80,7 @@ def linear_gelu(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
     """``gelu(layer(x))`` (exact erf GELU), one oneDNN kernel with GELU as a post-op where fusable."""
     if not _fusable(x):
         return F.gelu(layer(x))
-    dtype = _compute_dtype(x)
+    dtype = compute_dtype(x)
     bias = layer.bias.to(dtype) if layer.bias is not None else None
     return torch.ops.mkldnn._linear_pointwise(x.to(dtype), layer.weight.to(dtype), bias, "gelu", [], "none")
 
@@ -150,7 +143,7 @@ def conv2d_gelu(
     if not _fusable(x):
         kernel = weight.unsqueeze(-1) if weight.ndim == 3 else weight
         return F.gelu(F.conv2d(x, kernel, None, 1, padding, 1, groups))
-    x = x.to(_compute_dtype(x))
+    x = x.to(compute_dtype(x))
     if cache is None:
         cache = {}
     return torch.ops.mkldnn._convolution_pointwise(
@@ -172,7 +165,7 @@ def chunk_rows(x: torch.Tensor, hidden_features: int) -> int:
     if not _fusable(x):
         return 0
     rows = x.numel() // x.shape[-1]
-    itemsize = _compute_dtype(x).itemsize
+    itemsize = compute_dtype(x).itemsize
     if rows * hidden_features * itemsize <= _MMAP_THRESHOLD_BYTES:
         return 0
     return max(256, _CHUNK_BYTES // (hidden_features * itemsize))

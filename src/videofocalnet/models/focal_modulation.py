@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from videofocalnet.models.kernels import crop_to_reach, depthwise_conv2d, shape_specialisation_allowed
+from videofocalnet.models.kernels import crop_to_reach, depthwise_conv2d, running_eager
 
 ModulatorCollector = list  # list[dict[str, torch.Tensor]]: filled on request, never stored on the module
 
@@ -35,7 +35,7 @@ def depthwise_conv_nhwc(x: torch.Tensor, level: nn.Module, *, training_kernels: 
     """
     x = x.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W), channels_last strides
     x = x.contiguous(memory_format=torch.channels_last)  # no-op unless x is a channel slice
-    if training_kernels and shape_specialisation_allowed():
+    if training_kernels and running_eager():
         conv, act = cast(nn.Conv2d, cast(nn.Sequential, level)[0]), cast(nn.Sequential, level)[1]
         y = act(depthwise_conv2d(x, crop_to_reach(conv.weight, (x.shape[2], x.shape[3]))))
     else:
@@ -53,7 +53,7 @@ def temporal_conv_bthwc(x: torch.Tensor, level: nn.Module, *, training_kernels: 
     conv, act = cast(nn.Conv1d, cast(nn.Sequential, level)[0]), cast(nn.Sequential, level)[1]
     B, T, H, W, C = x.shape
     weight = conv.weight  # (C, C, k)
-    if training_kernels and shape_specialisation_allowed():
+    if training_kernels and running_eager():
         weight = crop_to_reach(weight, (T,))
     x = x.reshape(B, T, H * W, C).permute(0, 3, 1, 2)  # (B, T, HW, C) -> (B, C, T, HW), channels_last strides
     x = x.contiguous(memory_format=torch.channels_last)

@@ -32,11 +32,35 @@ __all__ = [
     "crop_to_reach",
     "depthwise_conv2d",
     "depthwise_weight_grad",
+    "compute_dtype",
+    "running_eager",
     "set_training_kernels",
-    "shape_specialisation_allowed",
 ]
 
 _conv_backward = torch.ops.aten.convolution_backward
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype autocast would run a matmul/conv on ``x`` in (kernels that bypass autocast cast themselves)."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+
+
+def running_eager() -> bool:
+    """Whether ops run eagerly: not while tracing, scripting, exporting to ONNX or compiling. Kernels outside the
+    plain ops (``models.cpu``) and kernels chosen from the input's sizes (here) are taken only then: a graph would
+    not know the former and would keep the choice made for the example input of the latter."""
+    return not (
+        torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_compiling()
+    )
+
+
+def _empty_like_parameter(like: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """An uninitialised gradient for the parameter ``like`` (a meta copy) stands for: its shape, dtype and strides."""
+    return torch.empty_strided(like.shape, like.stride(), dtype=like.dtype, device=device)
 
 
 def depthwise_weight_grad(grad: torch.Tensor, x: torch.Tensor, kernel_size: int, padding: int) -> torch.Tensor:
@@ -70,13 +94,12 @@ class DepthwiseConv2d(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        device = x.device.type
-        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        dtype = compute_dtype(x)
         xc, wc = x.to(dtype), weight.to(dtype)
         ctx.save_for_backward(xc, wc)
         ctx.weight_like = torch.empty_like(weight, device="meta")  # the parameter's dtype and strides, for the grad
         ctx.x_dtype = x.dtype
-        with torch.autocast(device, enabled=False):
+        with torch.autocast(x.device.type, enabled=False):
             return F.conv2d(xc, wc, None, 1, weight.shape[-1] // 2, 1, weight.shape[0])
 
     @staticmethod
@@ -90,36 +113,20 @@ class DepthwiseConv2d(torch.autograd.Function):
                 grad, xc, wc, None, [1, 1], [k // 2, k // 2], [1, 1], False, [0, 0], C, [True, False, False]
             )[0].to(ctx.x_dtype)
         if ctx.needs_input_grad[1]:
-            like = ctx.weight_like
-            grad_w = torch.empty_strided(like.shape, like.stride(), dtype=like.dtype, device=wc.device)
+            grad_w = _empty_like_parameter(ctx.weight_like, wc.device)
             grad_w.copy_(depthwise_weight_grad(grad, xc, k, k // 2))
         return grad_x, grad_w
-
-
-def shape_specialisation_allowed() -> bool:
-    """Whether a kernel may depend on the input's sizes: not while tracing, scripting, exporting or compiling (the
-    graph would keep the choice made for the example input)."""
-    return not (
-        torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.onnx.is_in_onnx_export()
-        or torch.compiler.is_compiling()
-    )
 
 
 def crop_to_reach(weight: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
     """A same-padded stride-1 conv weight narrowed, on its last ``len(sizes)`` (odd) kernel axes, to the taps that
     can reach data in an input of ``sizes``: a tap at offset d from the centre touches an element only if |d| < n.
     The conv with the cropped weight and padding ``k' // 2`` gives the same output."""
-    first = weight.ndim - len(sizes)
-    window = []
-    for axis, n in enumerate(sizes, start=first):
-        k = weight.shape[axis]
-        keep = min(k, 2 * n - 1)
-        window.append(((k - keep) // 2, keep))
-    if all(keep == weight.shape[axis] for axis, (_, keep) in enumerate(window, start=first)):
+    kernel = weight.shape[weight.ndim - len(sizes) :]
+    window = tuple(((k - min(k, 2 * n - 1)) // 2, min(k, 2 * n - 1)) for k, n in zip(kernel, sizes))
+    if all(keep == k for (_, keep), k in zip(window, kernel)):
         return weight
-    return _CropTaps.apply(weight, tuple(window))
+    return _CropTaps.apply(weight, window)
 
 
 class _CropTaps(torch.autograd.Function):
@@ -134,8 +141,7 @@ class _CropTaps(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        like = ctx.weight_like
-        full = torch.empty_strided(like.shape, like.stride(), dtype=like.dtype, device=grad.device).zero_()
+        full = _empty_like_parameter(ctx.weight_like, grad.device).zero_()
         _narrow(full, ctx.window).copy_(grad)
         return full, None
 
@@ -151,10 +157,9 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     through :class:`DepthwiseConv2d` where its weight gradient pays (square kernels above 3, on the CPU, computing
     in bf16 or fp16, with a gradient to take), else the plain op."""
     kh, kw = weight.shape[-2:]
-    if kh == kw > 3 and x.device.type == "cpu" and torch.is_grad_enabled() and weight.requires_grad:
-        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
-        if dtype in (torch.bfloat16, torch.float16):
-            return DepthwiseConv2d.apply(x, weight)
+    low_precision = compute_dtype(x) in (torch.bfloat16, torch.float16)
+    if kh == kw > 3 and x.device.type == "cpu" and low_precision and torch.is_grad_enabled() and weight.requires_grad:
+        return DepthwiseConv2d.apply(x, weight)
     return F.conv2d(x, weight, None, 1, (kh // 2, kw // 2), 1, weight.shape[0])
 
 
