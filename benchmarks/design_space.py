@@ -13,7 +13,7 @@ model that cannot see frame order, whatever its top-1. That makes it the number 
 every Video-FocalNet block applies to each token) or with none. They say how learnable a dataset is from scratch at
 this budget, and whether LayerNorm alone is what stops a model learning it.
 
-The demo's recipe (600 small videos per class, class-balanced batches with every clip also played backwards; see
+The earlier demo recipe (600 small videos per class, class-balanced batches with every clip also played backwards; see
 the README) is one command. It keeps tubelet 1, so that `spatial` sees every frame on its own, and 4 frames per clip
 (with 8, `parallel`, `joint` and `divided` had not left the class prior after these 2,100 steps). The five variants
 took about 30 minutes on 2 cores, two one-thread jobs at a time (measured with the earlier hand-written loop: 499 to

@@ -25,6 +25,17 @@ def test_the_demo_config_ships_inside_the_package():
         assert path == Path("elsewhere.yaml")
 
 
+def test_the_demo_renders_the_videos_its_model_reads():
+    """No resize and no unused frames: the generated videos are the training input's size and length (rendering,
+    encoding and decoding are per pixel and per frame, so anything larger is paid three times for nothing)."""
+    settings = DemoSettings()
+    with demo_config_file() as path:
+        cfg = load_config(path, ["AUG.REVERSE_PAIRS", "[[0, 1]]"])
+    assert settings.video_size == cfg.DATA.INPUT_SIZE == cfg.DATA.SHORT_SIDE
+    assert settings.video_frames == cfg.DATA.NUM_FRAMES
+    assert cfg.DATA.BATCH_SIZE % 11 == 0  # whole groups of the 11 classes for the class-balanced sampler
+
+
 def _short_demo_args(out) -> list[str]:
     """A one-epoch demo on 2 videos per class, in this process (no data workers)."""
     rest = "--videos-per-class 2 --val-per-class 1 --epochs 1 --no-progress --opts DATA.NUM_WORKERS 0 DATA.BATCH_SIZE 4"
