@@ -138,9 +138,19 @@ def test_optimized_model_equals_plain_in_inference_training_and_bf16(model_name)
     fast = optimize_for_inference(plain, inplace=False)
     x = torch.randn(2, 4, 3, 32, 32)
     with torch.no_grad():
-        torch.testing.assert_close(fast.eval()(x), plain.eval()(x), rtol=0, atol=1e-5)
+        reference = plain.eval()(x)
+        torch.testing.assert_close(fast.eval()(x), reference, rtol=0, atol=1e-5)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert torch.equal(fast(x).float().argmax(-1), plain(x).float().argmax(-1))
+            outputs = {"fast": fast(x).float(), "plain": plain(x).float()}
+    # bf16 stays near fp32 on both paths; the top-1 must agree wherever fp32's top-2 margin exceeds bf16's error (an
+    # argmax over a near-tie is decided by rounding: sample 0 of nano here has a 0.005 margin, and on a CPU with AMX
+    # the fused path's bf16 GEMMs picked the other class)
+    top2 = reference.topk(2, dim=-1).values
+    decided = (top2[:, 0] - top2[:, 1]) > 0.2
+    assert decided.any(), "no clear top-1 in the fp32 reference: change the input seed"
+    for name, out in outputs.items():
+        torch.testing.assert_close(out, reference, rtol=0, atol=0.1, msg=name)
+        assert torch.equal(out.argmax(-1)[decided], reference.argmax(-1)[decided]), name
     for model in (fast, plain):
         torch.manual_seed(1)  # the same drop-path draws
         model.train()(x).sum().backward()

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--videos-per-class", type=int, default=defaults.videos_per_class)
     parser.add_argument("--val-per-class", type=int, default=defaults.val_per_class)
-    parser.add_argument("--epochs", type=int, default=None, help="override TRAIN.EPOCHS")
+    parser.add_argument("--epochs", type=int, default=None, help="override TRAIN.EPOCHS (the warm-up is cut to fit)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--workers", type=int, default=defaults.workers, help="processes for video generation")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -29,9 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from videofocalnet.apps.demo import DemoSettings, run_demo
 
-    opts = list(args.opts)
-    if args.epochs is not None:
-        opts += ["TRAIN.EPOCHS", str(args.epochs)]
     settings = DemoSettings(
         out_dir=args.out,
         config=args.cfg,
@@ -39,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         val_per_class=args.val_per_class,
         seed=args.seed,
         workers=args.workers,
-        opts=opts,
+        epochs=args.epochs,
+        opts=list(args.opts),
         progress=not args.no_progress,
     )
     m = run_demo(settings)
