@@ -11,6 +11,7 @@ from PIL import Image
 
 from videofocalnet.apps.demo import DEMO_CONFIG, DemoSettings, demo_config_file
 from videofocalnet.cli import main
+from videofocalnet.data.synthetic.classes import CLASS_NAMES
 from videofocalnet.engine.config import load_config
 
 
@@ -33,7 +34,7 @@ def test_the_demo_renders_the_videos_its_model_reads():
         cfg = load_config(path, ["AUG.REVERSE_PAIRS", "[[0, 1]]"])
     assert settings.video_size == cfg.DATA.INPUT_SIZE == cfg.DATA.SHORT_SIDE
     assert settings.video_frames == cfg.DATA.NUM_FRAMES
-    assert cfg.DATA.BATCH_SIZE % 11 == 0  # whole groups of the 11 classes for the class-balanced sampler
+    assert cfg.DATA.BATCH_SIZE % len(CLASS_NAMES) == 0  # whole groups of the classes for the class-balanced sampler
 
 
 def _short_demo_args(out) -> list[str]:
