@@ -1,5 +1,5 @@
-"""Model speed and memory on CPU: forward (no_grad) and train-step (forward + backward + SGD step) latency, medians
-of repeated runs after warm-up, and peak resident memory, for fp32 and bf16 autocast.
+"""Model speed and memory on CPU: forward (no_grad) and train-step (forward + backward + optimizer step) latency,
+medians of repeated runs after warm-up, and peak resident memory, for fp32 and bf16 autocast.
 
 Forward rows: ``ours`` is the model after ``videofocalnet.models.cpu.optimize_for_inference`` (what eval and predict
 run), ``ours-plain`` the plain maths path (what training, export and GPUs run).
@@ -8,6 +8,11 @@ Train rows: ``ours`` is the training path the engine runs (``TRAIN.FAST_KERNELS`
 ``videofocalnet.models.kernels``), ``ours-plain`` the plain autograd path. The engine's other CPU
 switch, glibc keeping freed memory (``engine/cpu_memory.py``), is process-wide: with ``--keep-freed-memory`` (the
 default) every row of the process gets it, the official model's included.
+
+The optimizer (``--optimizer``) is the recipe's AdamW as each code base runs it: fused for ``ours`` (the engine's
+``TRAIN.OPTIMIZER.FUSED`` default), PyTorch's default for ``ours-plain`` and ``official`` (the official code builds
+``torch.optim.AdamW``, which on the CPU loops over the tensors: ~120 ms a step for T against ~37 ms fused);
+``--optimizer sgd`` gives every row the same momentum SGD instead.
 
 Every timing is put against the machine's GEMM roofline: the best of a few large oneDNN GEMMs (fp32 and bf16) timed
 at start-up, and the model's FLOPs (forward = 2 x MACs; a train step counted as 3 x forward). "roof %" is the
@@ -155,7 +160,28 @@ def _autocast(precision: str):
     return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
 
 
-def make_step(model: nn.Module, phase: str, precision: str, x: torch.Tensor, target: torch.Tensor):
+OPTIMIZERS = ("adamw", "sgd")
+
+
+def make_optimizer(model: nn.Module, name: str, *, fused: bool) -> torch.optim.Optimizer:
+    """AdamW (the paper's recipe: the official code builds ``torch.optim.AdamW``, which on CPU loops over tensors
+    with ~10 small ops each; the engine's default ``TRAIN.OPTIMIZER.FUSED`` updates each tensor in one kernel) or
+    SGD with momentum (the same for every model)."""
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05, fused=fused or None)
+    return torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+
+def make_step(
+    model: nn.Module,
+    phase: str,
+    precision: str,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    optimizer: str = "adamw",
+    fused: bool = False,
+):
     if phase == "forward":
         model.eval()
 
@@ -164,7 +190,7 @@ def make_step(model: nn.Module, phase: str, precision: str, x: torch.Tensor, tar
                 model(x)
     else:
         model.train()
-        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        opt = make_optimizer(model, optimizer, fused=fused)
 
         def step() -> None:
             with _autocast(precision):
@@ -219,7 +245,9 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def child_memory(impl: str, config: str, precision: str, phase: str, official_path: str | None) -> dict:
+def child_memory(
+    impl: str, config: str, precision: str, phase: str, official_path: str | None, optimizer: str = "adamw"
+) -> dict:
     """Run in a fresh process: peak RSS of two steps of one (model, precision, phase)."""
     ours, official = build_pair(config, official_path if impl == "official" else None)
     if impl == "official":
@@ -245,7 +273,7 @@ def child_memory(impl: str, config: str, precision: str, phase: str, official_pa
         reset = True
     except OSError:
         reset = False
-    step = make_step(model, phase, precision, x, target)
+    step = make_step(model, phase, precision, x, target, optimizer=optimizer, fused=impl == "ours")
     for _ in range(2):
         step()
     if reset:
@@ -264,9 +292,10 @@ def _vm_hwm_mb() -> float:
 
 
 def measure_memory(
-    impl: str, config: str, precision: str, phase: str, official_path: str | None, keep_freed: bool
+    impl: str, config: str, precision: str, phase: str, official_path: str | None, keep_freed: bool, optimizer: str
 ) -> dict:
-    cmd = [sys.executable, __file__, "--child", json.dumps([impl, config, precision, phase, official_path])]
+    child = [impl, config, precision, phase, official_path, optimizer]
+    cmd = [sys.executable, __file__, "--child", json.dumps(child)]
     cmd.append("--keep-freed-memory" if keep_freed else "--no-keep-freed-memory")  # as in the timed process
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
@@ -330,6 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=list(PRECISIONS))
     parser.add_argument("--phases", nargs="+", default=["forward", "train"], choices=["forward", "train"])
+    parser.add_argument(
+        "--optimizer",
+        default="adamw",
+        choices=OPTIMIZERS,
+        help="train rows' optimizer: adamw (the recipe's; fused for 'ours', as the engine's TRAIN.OPTIMIZER.FUSED "
+        "default, torch's default loop for 'ours-plain' and 'official') or sgd (momentum, the same for all)",
+    )
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
@@ -356,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of {args.repeats} runs after "
-        f"{args.warmup} warm-up; ours and official alternate within one process"
+        f"{args.warmup} warm-up; ours and official alternate within one process; train steps with {args.optimizer}"
     )
     results: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(), "runs": []}
     ref_dir = Path(args.reference_dir)
@@ -394,11 +430,21 @@ def main(argv: list[str] | None = None) -> int:
                 # "ours": forward optimize_for_inference'd, train the engine's CPU training path; "ours-plain": the
                 # plain maths path in both phases
                 steps[("ours", precision)] = make_step(
-                    fast if phase == "forward" else train_fast, phase, precision, x, target
+                    fast if phase == "forward" else train_fast,
+                    phase,
+                    precision,
+                    x,
+                    target,
+                    optimizer=args.optimizer,
+                    fused=True,
                 )
-                steps[("ours-plain", precision)] = make_step(ours, phase, precision, x, target)
+                steps[("ours-plain", precision)] = make_step(
+                    ours, phase, precision, x, target, optimizer=args.optimizer
+                )
                 if official is not None:
-                    steps[("official", precision)] = make_step(official, phase, precision, x, target)
+                    steps[("official", precision)] = make_step(
+                        official, phase, precision, x, target, optimizer=args.optimizer
+                    )
             times = time_side_by_side(steps, warmup=args.warmup, repeats=args.repeats)
             for (impl, precision), ts in times.items():
                 med = statistics.median(ts)
@@ -408,7 +454,9 @@ def main(argv: list[str] | None = None) -> int:
                 mem = (
                     {}
                     if args.no_memory
-                    else measure_memory(impl, config, precision, phase, args.official, args.keep_freed_memory)
+                    else measure_memory(
+                        impl, config, precision, phase, args.official, args.keep_freed_memory, args.optimizer
+                    )
                 )
                 row = {
                     "config": config,

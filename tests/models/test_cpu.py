@@ -29,46 +29,74 @@ def test_packed_temporal_weight_works_for_any_input_shape(shape):
     torch.testing.assert_close(fused, expected, rtol=0, atol=1e-5)
 
 
+needs_bf16 = pytest.mark.skipif(not cpu._BF16, reason="oneDNN has no bf16 kernels on this CPU")
+PRECISIONS = ["fp32", pytest.param("bf16", marks=needs_bf16)]
+
+
+def _autocast(precision: str):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def _assert_follows(fused: torch.Tensor, reference: torch.Tensor, stale: torch.Tensor, precision: str) -> None:
+    """``fused`` is ``reference`` (within fp32 1e-5, or bf16 rounding far below the update's size), not ``stale``."""
+    change = (reference - stale).abs().max().item()
+    assert change > 1e-3
+    tol = 1e-5 if precision == "fp32" else 0.05 * change
+    torch.testing.assert_close(fused.float(), reference.float(), rtol=0, atol=tol)
+
+
 @needs_onednn
-def test_packed_weights_follow_weight_updates():
-    """An optimizer step or load_state_dict must never leave a stale packed copy behind."""
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_packed_weights_follow_weight_updates(precision):
+    """An optimizer step or load_state_dict must never leave a stale packed (or bf16) weight copy behind."""
     torch.manual_seed(0)
     model = optimize_for_inference(create_model("video_focalnet_nano", num_classes=5, num_frames=4, img_size=32).eval())
     x = torch.randn(2, 4, 3, 32, 32)
-    with torch.no_grad():
+    with torch.no_grad(), _autocast(precision):
         before = model(x)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     model.train()
     model(x).square().mean().backward()
     opt.step()
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), _autocast(precision):
         after_step = model(x)
-    reference = model(x).detach()  # autograd path: no fused kernel, no cache
-    assert (after_step - before).abs().max() > 1e-3
-    torch.testing.assert_close(after_step, reference, rtol=0, atol=1e-5)
+    with _autocast(precision):
+        reference = model(x).detach()  # autograd path: no fused kernel, no cache
+    _assert_follows(after_step, reference, before, precision)
 
     fresh = optimize_for_inference(create_model("video_focalnet_nano", num_classes=5, num_frames=4, img_size=32).eval())
-    with torch.no_grad():
-        fresh(x)  # packs fresh's own weights
-        fresh.load_state_dict(model.state_dict())
-        torch.testing.assert_close(fresh(x), reference, rtol=0, atol=1e-5)
+    with torch.no_grad(), _autocast(precision):
+        stale = fresh(x)  # packs (and casts) fresh's own weights
+    # outside autocast: its own cast cache would keep the old weights' bf16 copies until the region ends
+    fresh.load_state_dict(model.state_dict())
+    with torch.no_grad(), _autocast(precision):
+        _assert_follows(fresh(x), reference, stale, precision)
 
 
 @needs_onednn
 def test_packed_weights_live_on_their_module_and_train_mode_drops_them():
-    """No process-wide state: the blocked copies belong to the modulation that owns the weights."""
+    """No process-wide state: the blocked copies belong to the modulation that owns the weights, the bf16 copies to
+    the modulation or MLP that owns them."""
     model = optimize_for_inference(create_model("video_focalnet_nano", num_classes=3, num_frames=4, img_size=32))
-    modulation = model.layers[0].blocks[0].modulation
+    block = model.layers[0].blocks[0]
+    modulation, mlp = block.modulation, block.mlp
     with torch.no_grad():
         model.eval()(torch.randn(1, 4, 3, 32, 32))
     assert set(modulation._packed) == {"s0", "s1", "t0", "t1"}
+    assert modulation._casts == {} and mlp._casts == {}  # fp32: nothing to cast
+    if cpu._BF16:
+        with torch.no_grad(), _autocast("bf16"):
+            model(torch.randn(1, 4, 3, 32, 32))
+        # f (3 slices) and f_temporal (2), h, h_temporal, proj: a weight and a bias each; fc1, fc2 likewise
+        assert len(modulation._casts) == 2 * (3 + 2 + 3) and len(mlp._casts) == 2 * 2
+        assert all(copy_.dtype == torch.bfloat16 for _key, copy_ in modulation._casts.values())
     model.train()
-    assert modulation._packed == {}
-    with torch.no_grad():
+    assert modulation._packed == {} and modulation._casts == {} and mlp._casts == {}
+    with torch.no_grad(), _autocast("bf16" if cpu._BF16 else "fp32"):
         model.eval()(torch.randn(1, 4, 3, 32, 32))
     cpu.clear_caches(model)
-    assert modulation._packed == {}
+    assert modulation._packed == {} and modulation._casts == {} and mlp._casts == {}
 
 
 @needs_onednn
@@ -92,8 +120,9 @@ def test_chunked_mlp_equals_whole(monkeypatch):
 
 
 @needs_onednn
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("built_by", ["torch", "engine"])
-def test_any_optimizer_step_drops_the_packed_weights(built_by):
+def test_any_optimizer_step_drops_the_packed_weights(built_by, precision):
     """Fused optimizer kernels do not bump version counters; training (which puts the model in train mode) with our
     engine's optimizer or a plain torch one must not leave CPU inference on stale blocked conv weights."""
     from videofocalnet.engine.optim import build_optimizer
@@ -105,14 +134,14 @@ def test_any_optimizer_step_drops_the_packed_weights(built_by):
         opt = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
     else:
         opt = build_optimizer(model, name="adamw", lr=1e-2, weight_decay=0.05, fused=True)
-    with torch.inference_mode():
-        model.eval()(x)  # fills the cache
+    with torch.inference_mode(), _autocast(precision):
+        stale = model.eval()(x)  # fills the caches
     F.cross_entropy(model.train()(x), torch.tensor([0, 1])).backward()
     opt.step()
     fresh = create_model("video_focalnet_nano", num_classes=3, img_size=32, num_frames=4)
     fresh.load_state_dict(model.state_dict())
-    with torch.inference_mode():
-        torch.testing.assert_close(model.eval()(x), fresh.eval()(x), rtol=0, atol=1e-5)
+    with torch.inference_mode(), _autocast(precision):
+        _assert_follows(model.eval()(x), fresh.eval()(x), stale, precision)
 
 
 def test_optimize_for_inference_is_explicit_and_keeps_the_state_dict(reference_dir=None):

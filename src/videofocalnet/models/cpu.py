@@ -11,15 +11,18 @@ Video-FocalNet-T, 8x224, 2 threads):
 * GELU as a post-op of the linear/conv that feeds it, and the modulator products and residual adds as binary
   post-ops of their projections: each saves a full read and write of an activation.
 * the bias inside the GEMM (``addmm`` first copies the broadcast bias into the output);
+* in bf16, the linear weights' bf16 copies made once per weight version instead of on every call (casting T's
+  28 M fp32 weights took ~10 ms of each ~0.21-0.25 s forward; see :func:`cast_weight`);
 * the temporal and depthwise conv weights kept in oneDNN's blocked layout (the per-call reorder was about half of a
   17 ms last-stage temporal conv, ~4 % of the fp32 forward);
 * the MLP of large batches in ~6 MB chunks: glibc serves every block over 32 MiB with fresh mmap pages, and
   first-touching them cost as much as the GEMM (first-stage hidden activation 38.5 MB: 22 ms whole, 11 ms reused).
 
-The blocked weight copies live on the module that owns the weights. They are re-made when a weight's version counter
-or storage changes (``load_state_dict``, EMA, plain optimizer steps) and dropped whenever the module is put in train
-mode. Fused optimizers (``torch.optim.AdamW(fused=True)``) and edits through ``.data`` change weights without a
-version bump: switch the model to ``train()`` and back, or call :func:`clear_caches`, after such an update.
+The blocked and bf16 weight copies live on the module that owns the weights. They are re-made when a weight's
+version counter or storage changes (``load_state_dict``, EMA, plain optimizer steps) and dropped whenever the module
+is put in train mode. Fused optimizers (``torch.optim.AdamW(fused=True)``) and edits through ``.data`` change
+weights without a version bump: switch the model to ``train()`` and back, or call :func:`clear_caches`, after such
+an update.
 """
 
 from __future__ import annotations
@@ -68,43 +71,82 @@ def _fusable_as_is(x: torch.Tensor, *others: torch.Tensor) -> bool:
     return _fusable(x) and compute_dtype(x) == x.dtype and all(t.dtype == x.dtype for t in others)
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+CastCache = dict  # dict[tuple, tuple[tuple, torch.Tensor]]: (data_ptr, shape, strides) -> (validity key, copy)
+
+
+def cast_weight(cache: CastCache | None, t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """``t.to(dtype)``, made once per (version, storage, dtype) of ``t`` where a cache is given.
+
+    Casting every fp32 weight to bf16 on every call took ~10 ms of a bf16 Video-FocalNet-T forward, and the casts
+    made the last stages' GEMMs slower still (cold weights): (392 x 768) @ (768 x 768) 0.47 ms with the cast against
+    0.29 ms on a ready bf16 copy. Weight slices (the split input projection) get entries of their own.
+    """
+    if t is None or t.dtype == dtype:
+        return t
+    if cache is None:
+        return t.to(dtype)
+    name = (t.data_ptr(), tuple(t.shape), t.stride())
+    key = (t._version, dtype)
+    entry = cache.get(name)
+    if entry is not None and entry[0] == key:
+        return entry[1]
+    copy_ = t.detach().to(dtype)
+    cache[name] = (key, copy_)
+    return copy_
+
+
+def linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, cache: CastCache | None = None
+) -> torch.Tensor:
     """``F.linear``, as oneDNN's linear where fusable (the bias added inside the GEMM)."""
     if not _fusable_as_is(x):
         return F.linear(x, weight, bias)
-    bias = bias.to(x.dtype) if bias is not None else None
-    return torch.ops.mkldnn._linear_pointwise(x, weight.to(x.dtype), bias, "none", [], "none")
+    w, b = cast_weight(cache, weight, x.dtype), cast_weight(cache, bias, x.dtype)
+    return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "none")
 
 
-def linear_gelu(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+def linear_gelu(x: torch.Tensor, layer: nn.Linear, cache: CastCache | None = None) -> torch.Tensor:
     """``gelu(layer(x))`` (exact erf GELU), one oneDNN kernel with GELU as a post-op where fusable."""
     if not _fusable(x):
         return F.gelu(layer(x))
     dtype = compute_dtype(x)
-    bias = layer.bias.to(dtype) if layer.bias is not None else None
-    return torch.ops.mkldnn._linear_pointwise(x.to(dtype), layer.weight.to(dtype), bias, "gelu", [], "none")
+    w, b = cast_weight(cache, layer.weight, dtype), cast_weight(cache, layer.bias, dtype)
+    return torch.ops.mkldnn._linear_pointwise(x.to(dtype), w, b, "gelu", [], "none")
 
 
 def _linear_binary(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, other: torch.Tensor, op: Literal["add", "mul"]
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    other: torch.Tensor,
+    op: Literal["add", "mul"],
+    cache: CastCache | None,
 ) -> torch.Tensor:
     """``F.linear(x, weight, bias) <op> other`` as one oneDNN kernel (a binary post-op) where fusable; the arithmetic
     is the same as the plain ops (IEEE sums and products commute)."""
     if not _fusable_as_is(x, other):
         out = F.linear(x, weight, bias)
         return other + out if op == "add" else out * other
-    bias = bias.to(x.dtype) if bias is not None else None
-    return torch.ops.mkldnn._linear_pointwise.binary(x, other, weight.to(x.dtype), bias, op)
+    w, b = cast_weight(cache, weight, x.dtype), cast_weight(cache, bias, x.dtype)
+    return torch.ops.mkldnn._linear_pointwise.binary(x, other, w, b, op)
 
 
-def linear_add(x: torch.Tensor, layer: nn.Linear, residual: torch.Tensor) -> torch.Tensor:
+def linear_add(
+    x: torch.Tensor, layer: nn.Linear, residual: torch.Tensor, cache: CastCache | None = None
+) -> torch.Tensor:
     """``residual + layer(x)``."""
-    return _linear_binary(x, layer.weight, layer.bias, residual, "add")
+    return _linear_binary(x, layer.weight, layer.bias, residual, "add", cache)
 
 
-def linear_mul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, other: torch.Tensor) -> torch.Tensor:
+def linear_mul(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    other: torch.Tensor,
+    cache: CastCache | None = None,
+) -> torch.Tensor:
     """``F.linear(x, weight, bias) * other`` (the modulator products)."""
-    return _linear_binary(x, weight, bias, other, "mul")
+    return _linear_binary(x, weight, bias, other, "mul", cache)
 
 
 PackedCache = dict  # dict[str, tuple[tuple, torch.Tensor]]: weight name -> (validity key, blocked copy)
@@ -175,10 +217,17 @@ def chunk_rows(x: torch.Tensor, hidden_features: int) -> int:
 class InferenceMlp(Mlp):
     """``Mlp`` with fc1+GELU fused, and ``forward_add`` fusing the residual into fc2 (chunked for large batches)."""
 
+    _casts: CastCache
+
+    def train(self, mode: bool = True) -> InferenceMlp:
+        if mode:
+            self._casts.clear()  # weights are about to change, possibly without a version bump
+        return super().train(mode)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not _fusable(x) or not _exact_gelu(self.act):
             return super().forward(x)
-        return self.drop(self.fc2(self.drop(linear_gelu(x, self.fc1))))
+        return self.drop(self.fc2(self.drop(linear_gelu(x, self.fc1, self._casts))))
 
     def forward_add(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """``residual + self(x)``."""
@@ -187,7 +236,7 @@ class InferenceMlp(Mlp):
         rows = chunk_rows(x, self.fc1.out_features)
         if rows:
             return self.forward_add_chunked(x, residual, rows)
-        return linear_add(linear_gelu(x, self.fc1), self.fc2, residual)
+        return linear_add(linear_gelu(x, self.fc1, self._casts), self.fc2, residual, self._casts)
 
     def forward_add_chunked(self, x: torch.Tensor, residual: torch.Tensor, rows: int) -> torch.Tensor:
         """``residual + fc2(gelu(fc1(x)))`` over blocks of ``rows`` tokens; same arithmetic per token."""
@@ -196,7 +245,8 @@ class InferenceMlp(Mlp):
         out = torch.empty_like(r2)
         for start in range(0, x2.shape[0], rows):
             stop = start + rows
-            out[start:stop] = linear_add(linear_gelu(x2[start:stop], self.fc1), self.fc2, r2[start:stop])
+            hidden = linear_gelu(x2[start:stop], self.fc1, self._casts)
+            out[start:stop] = linear_add(hidden, self.fc2, r2[start:stop], self._casts)
         return out.view(residual.shape)  # (N, C) -> (..., C)
 
 
@@ -214,14 +264,16 @@ class InferenceFocalModulation(SpatioTemporalFocalModulation):
     """The published modulation with fused projections, blocked conv weights and fused modulator products."""
 
     _packed: PackedCache
+    _casts: CastCache
 
     def train(self, mode: bool = True) -> InferenceFocalModulation:
         if mode:
             self._packed.clear()  # weights are about to change, possibly without a version bump
+            self._casts.clear()
         return super().train(mode)
 
     def _linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        return linear(x, weight, bias)
+        return linear(x, weight, bias, self._casts)
 
     def _spatial_level(self, ctx: torch.Tensor, level: int) -> torch.Tensor:
         conv = cast(nn.Conv2d, cast(nn.Sequential, self.focal_layers[level])[0])
@@ -256,13 +308,13 @@ class InferenceFocalModulation(SpatioTemporalFocalModulation):
         x = autocast_input(x)
         ctx_t = self.temporal_context(x)
         q, ctx = self.spatial_context(x)
-        out = linear_mul(ctx, self.h.weight.flatten(1), self.h.bias, q)
-        out = linear_mul(ctx_t, self.h_temporal.weight.squeeze(-1), self.h_temporal.bias, out)
+        out = linear_mul(ctx, self.h.weight.flatten(1), self.h.bias, q, self._casts)
+        out = linear_mul(ctx_t, self.h_temporal.weight.squeeze(-1), self.h_temporal.bias, out, self._casts)
         if self.use_postln_in_modulation:
             out = self.ln(out)
         if residual is None:
-            return self.proj_drop(linear(out, self.proj.weight, self.proj.bias))
-        return linear_add(out, self.proj, residual)
+            return self.proj_drop(linear(out, self.proj.weight, self.proj.bias, self._casts))
+        return linear_add(out, self.proj, residual, self._casts)
 
 
 class InferenceBlock(FocalNetBlock):
@@ -307,6 +359,8 @@ def optimize_for_inference(model: nn.Module, *, inplace: bool = True) -> nn.Modu
             module.__class__ = new_cls
             if isinstance(module, InferenceFocalModulation):
                 module._packed = {}
+            if isinstance(module, (InferenceFocalModulation, InferenceMlp)):
+                module._casts = {}
     return model
 
 
@@ -316,7 +370,10 @@ def is_optimized(model: nn.Module) -> bool:
 
 
 def clear_caches(model: nn.Module) -> None:
-    """Drop every blocked conv-weight copy in ``model`` (after a weight update that bumps no version counter)."""
+    """Drop every blocked conv-weight and bf16 weight copy in ``model`` (after a weight update that bumps no version
+    counter)."""
     for module in model.modules():
         if isinstance(module, InferenceFocalModulation):
             module._packed.clear()
+        if isinstance(module, (InferenceFocalModulation, InferenceMlp)):
+            module._casts.clear()
