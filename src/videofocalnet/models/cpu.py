@@ -28,6 +28,7 @@ an update.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Hashable
 from typing import Literal, cast
 
 import torch
@@ -72,6 +73,17 @@ def _fusable_as_is(x: torch.Tensor, *others: torch.Tensor) -> bool:
 
 
 CastCache = dict  # dict[tuple, tuple[tuple, torch.Tensor]]: (data_ptr, shape, strides) -> (validity key, copy)
+PackedCache = dict  # dict[str, tuple[tuple, torch.Tensor]]: weight name -> (validity key, blocked copy)
+
+
+def _cached(cache: dict, name: Hashable, key: tuple, make: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """``cache[name]``'s copy if it was made under ``key``, else ``make()``, stored under ``key``."""
+    entry = cache.get(name)
+    if entry is not None and entry[0] == key:
+        return entry[1]
+    made = make()
+    cache[name] = (key, made)
+    return made
 
 
 def cast_weight(cache: CastCache | None, t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -85,14 +97,7 @@ def cast_weight(cache: CastCache | None, t: torch.Tensor | None, dtype: torch.dt
         return t
     if cache is None:
         return t.to(dtype)
-    name = (t.data_ptr(), tuple(t.shape), t.stride())
-    key = (t._version, dtype)
-    entry = cache.get(name)
-    if entry is not None and entry[0] == key:
-        return entry[1]
-    copy_ = t.detach().to(dtype)
-    cache[name] = (key, copy_)
-    return copy_
+    return _cached(cache, (t.data_ptr(), tuple(t.shape), t.stride()), (t._version, dtype), lambda: t.detach().to(dtype))
 
 
 def linear(
@@ -149,24 +154,19 @@ def linear_mul(
     return _linear_binary(x, weight, bias, other, "mul", cache)
 
 
-PackedCache = dict  # dict[str, tuple[tuple, torch.Tensor]]: weight name -> (validity key, blocked copy)
-
-
 def packed_conv_weight(
     cache: PackedCache, name: str, weight: torch.Tensor, x: torch.Tensor, padding: tuple[int, int], groups: int
 ) -> torch.Tensor:
     """oneDNN's blocked layout of a conv weight, made once per (version, storage, dtype) and reused; a blocked copy
     works for any input shape. A 3-D (C_out, C_in, k) weight is packed as a (k, 1) kernel."""
-    key = (weight._version, weight.data_ptr(), x.dtype, tuple(padding), groups)
-    entry = cache.get(name)
-    if entry is not None and entry[0] == key:
-        return entry[1]
-    plain = weight.detach().to(x.dtype)
-    if plain.ndim == 3:  # Conv1d over T applied as a (k, 1) Conv2d
-        plain = plain.unsqueeze(-1)
-    packed = torch.ops.mkldnn._reorder_convolution_weight(plain, list(padding), [1, 1], [1, 1], groups, list(x.shape))
-    cache[name] = (key, packed)
-    return packed
+
+    def pack() -> torch.Tensor:
+        plain = weight.detach().to(x.dtype)
+        if plain.ndim == 3:  # Conv1d over T applied as a (k, 1) Conv2d
+            plain = plain.unsqueeze(-1)
+        return torch.ops.mkldnn._reorder_convolution_weight(plain, list(padding), [1, 1], [1, 1], groups, list(x.shape))
+
+    return _cached(cache, name, (weight._version, weight.data_ptr(), x.dtype, tuple(padding), groups), pack)
 
 
 def conv2d_gelu(
@@ -214,15 +214,30 @@ def chunk_rows(x: torch.Tensor, hidden_features: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- modules
-class InferenceMlp(Mlp):
-    """``Mlp`` with fc1+GELU fused, and ``forward_add`` fusing the residual into fc2 (chunked for large batches)."""
+class _WeightCopies(nn.Module):
+    """A swapped module that keeps copies of its own weights (bf16 casts, and what ``_copy_caches`` adds), made by
+    :func:`optimize_for_inference` and dropped in train mode, when the weights are about to change, possibly
+    without a version bump."""
 
     _casts: CastCache
+    _copy_caches: tuple[str, ...] = ("_casts",)
 
-    def train(self, mode: bool = True) -> InferenceMlp:
+    def _new_weight_copies(self) -> None:
+        for name in self._copy_caches:
+            setattr(self, name, {})
+
+    def _drop_weight_copies(self) -> None:
+        for name in self._copy_caches:
+            getattr(self, name).clear()
+
+    def train(self, mode: bool = True):
         if mode:
-            self._casts.clear()  # weights are about to change, possibly without a version bump
+            self._drop_weight_copies()
         return super().train(mode)
+
+
+class InferenceMlp(_WeightCopies, Mlp):
+    """``Mlp`` with fc1+GELU fused, and ``forward_add`` fusing the residual into fc2 (chunked for large batches)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not _fusable(x) or not _exact_gelu(self.act):
@@ -260,17 +275,11 @@ def _exact_gelu(act: nn.Module) -> bool:
     return isinstance(act, nn.GELU) and act.approximate == "none"
 
 
-class InferenceFocalModulation(SpatioTemporalFocalModulation):
+class InferenceFocalModulation(_WeightCopies, SpatioTemporalFocalModulation):
     """The published modulation with fused projections, blocked conv weights and fused modulator products."""
 
     _packed: PackedCache
-    _casts: CastCache
-
-    def train(self, mode: bool = True) -> InferenceFocalModulation:
-        if mode:
-            self._packed.clear()  # weights are about to change, possibly without a version bump
-            self._casts.clear()
-        return super().train(mode)
+    _copy_caches = ("_packed", "_casts")
 
     def _linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         return linear(x, weight, bias, self._casts)
@@ -357,10 +366,8 @@ def optimize_for_inference(model: nn.Module, *, inplace: bool = True) -> nn.Modu
         new_cls = _SWAPS.get(type(module))
         if new_cls is not None:
             module.__class__ = new_cls
-            if isinstance(module, InferenceFocalModulation):
-                module._packed = {}
-            if isinstance(module, (InferenceFocalModulation, InferenceMlp)):
-                module._casts = {}
+            if isinstance(module, _WeightCopies):
+                module._new_weight_copies()
     return model
 
 
@@ -373,7 +380,5 @@ def clear_caches(model: nn.Module) -> None:
     """Drop every blocked conv-weight and bf16 weight copy in ``model`` (after a weight update that bumps no version
     counter)."""
     for module in model.modules():
-        if isinstance(module, InferenceFocalModulation):
-            module._packed.clear()
-        if isinstance(module, (InferenceFocalModulation, InferenceMlp)):
-            module._casts.clear()
+        if isinstance(module, _WeightCopies):
+            module._drop_weight_copies()
