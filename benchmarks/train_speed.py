@@ -37,7 +37,10 @@ def _step_fn(cfg, precision: str, batch_size: int, *, fast: bool):
     torch.manual_seed(0)
     model = build_model(cfg).train()
     set_training_kernels(model, fast)
-    opt = build_optimizer(model, name=cfg.TRAIN.OPTIMIZER.NAME, lr=1e-4, weight_decay=1e-4)
+    # the config's optimizer as the engine builds it (fused AdamW by default), the same for both paths
+    opt = build_optimizer(
+        model, name=cfg.TRAIN.OPTIMIZER.NAME, lr=1e-4, weight_decay=1e-4, fused=cfg.TRAIN.OPTIMIZER.FUSED
+    )
     criterion = SoftTargetCrossEntropy()
     size, frames, classes = cfg.DATA.INPUT_SIZE, cfg.DATA.NUM_FRAMES, cfg.MODEL.NUM_CLASSES
     x = torch.randn(batch_size, frames, 3, size, size)  # (B, T, C, H, W)

@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="per-process batch (DATA.BATCH_SIZE)")
     parser.add_argument("--accumulation-steps", type=int, default=None, help="TRAIN.ACCUMULATION_STEPS")
     parser.add_argument("--use-checkpoint", action="store_true", help="gradient checkpointing (TRAIN.USE_CHECKPOINT)")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None, help="TRAIN.PRECISION")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], default=None, help="TRAIN.PRECISION")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (log lines instead)")
 
 

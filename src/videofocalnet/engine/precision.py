@@ -6,9 +6,41 @@ import contextlib
 
 import torch
 
-__all__ = ["PRECISIONS", "autocast_context", "check_precision", "eval_precision", "grad_scaler"]
+__all__ = [
+    "PRECISIONS",
+    "autocast_context",
+    "check_precision",
+    "eval_precision",
+    "grad_scaler",
+    "native_bf16",
+    "resolve_precision",
+]
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 in hardware: a CUDA GPU with bf16 support, or a CPU with AVX512-BF16 or AMX.
+
+    Elsewhere oneDNN emulates bf16 through fp32 (AVX2, plain AVX-512), which is slower than fp32 itself.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = torch.cpu
+        return bool(getattr(cpu, "_is_avx512_bf16_supported", bool)() or getattr(cpu, "_is_amx_tile_supported", bool)())
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"`` is bf16 where :func:`native_bf16`, else fp32; any other value is returned as it is.
+
+    Resolved where it is used, never written back: a run whose config says auto resumes in the precision of the
+    machine it resumes on.
+    """
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -20,8 +52,9 @@ def check_precision(precision: str, device: torch.device) -> None:
 
 
 def autocast_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` in bf16/fp16, or a no-op for fp32."""
+    """``torch.autocast`` in bf16/fp16, or a no-op for fp32 (``auto`` resolved for ``device``)."""
     check_precision(precision, device)
+    precision = resolve_precision(precision, device)
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -30,6 +63,7 @@ def autocast_context(precision: str, device: torch.device) -> contextlib.Abstrac
 
 def eval_precision(precision: str, device: torch.device) -> str:
     """Evaluation runs in the training precision, except fp16 on a CPU (no fp16 autocast there), which runs in fp32."""
+    precision = resolve_precision(precision, device)
     return precision if device.type == "cuda" or precision == "bf16" else "fp32"
 
 

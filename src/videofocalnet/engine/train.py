@@ -61,7 +61,7 @@ from videofocalnet.engine.evaluate import evaluate_dataset
 from videofocalnet.engine.finetune import apply_freeze, frozen_norms_eval
 from videofocalnet.engine.losses import build_criterion
 from videofocalnet.engine.optim import build_optimizer, scaled_lrs
-from videofocalnet.engine.precision import autocast_context, check_precision, grad_scaler
+from videofocalnet.engine.precision import autocast_context, check_precision, grad_scaler, resolve_precision
 from videofocalnet.engine.run_log import MetricsLogger, plot_curves
 from videofocalnet.engine.schedule import LRSchedule
 from videofocalnet.models.kernels import set_training_kernels
@@ -245,7 +245,7 @@ class TrainRecipe:
         self.callbacks = list(callbacks)
         self.interrupt: _StopOnInterrupt | None = None  # set by train(); a recipe driven by hand has none
         self.device = info.device
-        self.precision = cfg.precision
+        self.precision = resolve_precision(cfg.precision, self.device)  # auto: bf16 where the hardware has it
         self.accum = cfg.accumulation_steps
         self.state = TrainState(epoch=cfg.TRAIN.START_EPOCH)
         self.last_val: dict[str, Any] = {}
