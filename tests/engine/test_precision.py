@@ -53,6 +53,41 @@ def test_auto_is_bf16_exactly_where_the_cpu_has_it():
     assert out.dtype == (torch.bfloat16 if expected == "bf16" else torch.float32)
 
 
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "expected"), [(True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")]
+)
+def test_auto_follows_the_cpu_probes(monkeypatch, avx512_bf16, amx, expected):
+    """Both answers on any CI CPU: the probes are what a CPU without (or with) the instructions reports."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert resolve_precision("auto", CPU) == expected
+    assert eval_precision("auto", CPU) == expected
+
+
+def test_auto_is_fp32_where_torch_has_no_cpu_probes(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert resolve_precision("auto", CPU) == "fp32"
+
+
+@pytest.mark.parametrize(
+    ("capability", "expected"), [((7, 0), "fp32"), ((7, 5), "fp32"), ((8, 0), "bf16"), ((9, 0), "bf16")]
+)
+def test_auto_on_nvidia_gpus_takes_bf16_from_ampere_on(monkeypatch, capability, expected):
+    """V100 (7.0) and T4 (7.5) emulate bf16, which ``torch.cuda.is_bf16_supported()`` counts as support."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert resolve_precision("auto", torch.device("cuda", 0)) == expected
+
+
+def test_auto_without_cuda_is_fp32():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    assert resolve_precision("auto", torch.device("cuda")) == "fp32"
+
+
 def test_unknown_precision_names_the_choices():
     with pytest.raises(ValueError, match="fp32, bf16, fp16, auto, got 'fp64'"):
         check_precision("fp64", CPU)

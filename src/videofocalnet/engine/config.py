@@ -360,7 +360,8 @@ class Config:
 
     @property
     def precision(self) -> str:
-        """TRAIN.PRECISION, with the official AMP_OPT_LEVEL O1/O2 read as fp16 when PRECISION is left at fp32."""
+        """TRAIN.PRECISION, with the official AMP_OPT_LEVEL O1/O2 read as fp16 when PRECISION is left at fp32 (an
+        explicit setting, ``auto`` included, wins over the apex level)."""
         if self.TRAIN.PRECISION == "fp32" and self.AMP_OPT_LEVEL in ("O1", "O2"):
             return "fp16"
         return self.TRAIN.PRECISION

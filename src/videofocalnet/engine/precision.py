@@ -20,14 +20,21 @@ PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bf16 in hardware: a CUDA GPU with bf16 support, or a CPU with AVX512-BF16 or AMX.
+    """Whether ``device`` computes bf16 in hardware: an NVIDIA GPU of compute capability 8.0 (Ampere) or newer, a
+    ROCm GPU with bf16, or a CPU with AVX512-BF16 or AMX.
 
-    Elsewhere oneDNN emulates bf16 through fp32 (AVX2, plain AVX-512), which is slower than fp32 itself.
+    ``torch.cuda.is_bf16_supported()`` alone also says yes on older GPUs (V100, T4), where bf16 is emulated. On CPUs
+    without those instructions oneDNN emulates bf16 (plain AVX-512), slower than fp32, or has no bf16 kernels at all
+    (AVX2).
     """
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        if not torch.cuda.is_available():
+            return False
+        if torch.version.hip:
+            return bool(torch.cuda.is_bf16_supported())
+        return torch.cuda.get_device_capability(device) >= (8, 0)
     if device.type == "cpu":
-        cpu = torch.cpu
+        cpu = torch.cpu  # these private probes exist since torch 2.1; without them, no bf16
         return bool(getattr(cpu, "_is_avx512_bf16_supported", bool)() or getattr(cpu, "_is_amx_tile_supported", bool)())
     return False
 
