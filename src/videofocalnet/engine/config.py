@@ -237,7 +237,7 @@ class TrainConfig:
     # no-decay group (its keyword list holds '' which matches every name), i.e. effective weight decay 0
     SCALE_LR: bool = True  # multiply BASE/WARMUP/MIN_LR by total batch (batch x world x accumulation) / 512
     PRECISION: str = "fp32"  # "fp32", "bf16" (CPU or GPU autocast), "fp16" (GPU autocast + grad scaler) or "auto"
-    # (bf16 where the hardware computes it natively: bf16 GPUs, CPUs with AVX512-BF16 or AMX; fp32 elsewhere)
+    # (bf16 where the hardware computes it natively: Ampere-or-newer GPUs, CPUs with AVX512-BF16 or AMX; else fp32)
     EMA: EMAConfig = field(default_factory=EMAConfig)
     CHECKPOINT_EVERY_STEPS: int = 0  # also write the resumable "last" checkpoint every N optimizer steps
     EVAL_FREQ: int = 1  # validate every N epochs (and after the last); 0 disables per-epoch validation
