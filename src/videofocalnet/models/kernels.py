@@ -14,7 +14,11 @@
   computes the weight gradient of a k x k kernel as ceil(k/3)^2 3x3 weight gradients over shifted windows of the
   padded input: the same products, summed in another order (fp32 gradients agree to ~1e-6 relative; bf16 ones as
   closely as bf16 gradients of the plain op do). In bf16 it was 2.1-6.9x faster on every stage shape of T and of
-  the demo model; in fp32 (13 ms for T's first stage) it ranged from 0.35x to 1.5x, so fp32 keeps oneDNN's own.
+  the demo model; in fp32 (13 ms for T's first stage) it ranged from 0.35x to 1.5x, so fp32 keeps oneDNN's own,
+  except on maps smaller than the kernel. There oneDNN takes its slow generic path in every dtype (fp32, 2 threads,
+  AVX2 EPYC: (88, 128, 3, 3) with a 5x5 kernel 8.4 ms against 1.0 ms through 3x3 blocks, (88, 128, 2, 2) with a
+  3x3 one 4.4 against 0.24 ms; a 5x5 map with a 5x5 kernel 1.1 against 1.3): the demo's third stage at 56 px is
+  3 x 3, and those two weight gradients were 8 % of its fp32 training step.
 
 Plain PyTorch ops only.
 """
@@ -154,12 +158,13 @@ def _narrow(t: torch.Tensor, window: tuple[tuple[int, int], ...]) -> torch.Tenso
 
 def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Stride-1, same-padded (odd kernel), bias-free depthwise conv of (N, C, H, W) with ``weight`` (C, 1, kh, kw):
-    through :class:`DepthwiseConv2d` where its weight gradient pays (square kernels above 3, on the CPU, computing
-    in bf16 or fp16, with a gradient to take), else the plain op."""
+    through :class:`DepthwiseConv2d` where its weight gradient pays (on the CPU, with a gradient to take: square
+    kernels above 3 computing in bf16 or fp16, or a map smaller than the kernel in any dtype), else the plain op."""
     kh, kw = weight.shape[-2:]
-    low_precision = compute_dtype(x) in (torch.bfloat16, torch.float16)
-    if kh == kw > 3 and x.device.type == "cpu" and low_precision and torch.is_grad_enabled() and weight.requires_grad:
-        return DepthwiseConv2d.apply(x, weight)
+    if kh == kw > 1 and x.device.type == "cpu" and torch.is_grad_enabled() and weight.requires_grad:
+        low_precision = compute_dtype(x) in (torch.bfloat16, torch.float16)
+        if (low_precision and kh > 3) or min(x.shape[-2:]) < kh:
+            return DepthwiseConv2d.apply(x, weight)
     return F.conv2d(x, weight, None, 1, (kh // 2, kw // 2), 1, weight.shape[0])
 
 
