@@ -237,7 +237,7 @@ class VideoDataset(Dataset):
         key = (self.epoch, index)
         if keyed and self._last_train_clip is not None and self._last_train_clip[0] == key:
             return self._last_train_clip[1]  # nothing is drawn after the clip when the sampler decides reversal
-        clip = self.train_transform(self._read_views(path, g)[0].contiguous(), g)  # (T, C, H, W)
+        clip = self.train_transform(self._read_views(path, g)[0], g)  # (T, C, H, W), channels-last memory
         if keyed:
             self._last_train_clip = (key, clip)
         return clip

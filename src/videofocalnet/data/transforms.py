@@ -66,14 +66,21 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def resize(clip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(T, C, H, W) -> (T, C, size[0], size[1]); uint8 stays uint8 (rounded), floats stay floats."""
+    """(T, C, H, W) -> (T, C, size[0], size[1]); uint8 stays uint8, floats stay floats.
+
+    uint8 is interpolated as uint8, as torchvision's v2 ``Resize`` does: its fixed-point kernel is 2.7-3x faster than
+    converting to float, interpolating and rounding back (8 x 3 x 56 x 56 upscaled 0.13 against 0.35 ms, 340 x 256
+    -> 298 x 224 2.2 against 6.5 ms, 2 threads), and differs from it by at most one level.
+    """
     _check_clip(clip)
     h, w = int(size[0]), int(size[1])
     if (h, w) == tuple(clip.shape[-2:]):
         return clip
     # frames act as the batch dimension of interpolate: (T, C, H, W) -> (T, C, h, w)
+    if clip.dtype == torch.uint8:
+        return F.interpolate(clip, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
     out = F.interpolate(clip.float(), size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-    return _to_uint8(out) if clip.dtype == torch.uint8 else out.to(clip.dtype)
+    return out.to(clip.dtype)
 
 
 def _short_side_size(h: int, w: int, size: int) -> tuple[int, int]:
@@ -562,7 +569,8 @@ class TrainTransform:
         if self.randaugment is not None:
             std = self.randaugment[2] if len(self.randaugment) == 3 else 0.0
             x = rand_augment(x, self.randaugment[0], self.randaugment[1], generator, magnitude_std=std)
-        out = normalize(x.float(), self.mean, self.std)
+        # decoded frames arrive channels-last; (T, C, H, W) contiguous from here (normalize broadcasts faster)
+        out = normalize(x.to(torch.float32, memory_format=torch.contiguous_format), self.mean, self.std)
         if self.erasing_prob > 0:
             out = random_erasing(out, self.erasing_prob, generator, mode=self.erasing_mode, count=self.erasing_count)
         return out
