@@ -50,6 +50,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from videofocalnet.engine.cpu_memory import keep_freed_memory
+from videofocalnet.engine.precision import native_bf16
 from videofocalnet.models.cpu import optimize_for_inference
 from videofocalnet.models.flops import count_flops
 from videofocalnet.models.kernels import set_training_kernels
@@ -226,15 +227,22 @@ def gemm_roofline(precision: str, *, repeats: int = 5) -> float:
     """GFLOP/s of oneDNN's GEMM here: the best median over a few large shapes (fp32 and bf16 both through oneDNN,
     which is what the fused CPU paths call; MKL's sgemm behind ``torch.mm`` can be slower)."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+
+    def gemm(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        try:
+            return torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "none")
+        except RuntimeError:  # no oneDNN kernel for this dtype here (bf16 on AVX2 CPUs): the matmul torch falls back to
+            return a @ w.t()
+
     best = 0.0
     for m, k, n in ((4096, 4096, 4096), (25088, 384, 384), (6272, 768, 768)):
         a, w = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype)
         for _ in range(2):
-            torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "none")
+            gemm(a, w)
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "none")
+            gemm(a, w)
             times.append(time.perf_counter() - t0)
         best = max(best, 2 * m * k * n / statistics.median(times) / 1e9)
     return best
@@ -357,7 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--official", default=None, help="path to the official classification/videofocalnet.py")
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=list(PRECISIONS))
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=None,
+        choices=list(PRECISIONS),
+        help="default: fp32, and bf16 where the CPU computes it natively (AVX512-BF16 or AMX)",
+    )
     parser.add_argument("--phases", nargs="+", default=["forward", "train"], choices=["forward", "train"])
     parser.add_argument(
         "--optimizer",
@@ -402,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.keep_freed_memory:
         keep_freed_memory()
+    if args.precisions is None:
+        args.precisions = ["fp32", "bf16"] if native_bf16(torch.device("cpu")) else ["fp32"]
+        if len(args.precisions) == 1:
+            print("bf16 skipped: this CPU has neither AVX512-BF16 nor AMX (bf16 is emulated; --precisions bf16 forces it)")
     roof = {p: gemm_roofline(p) for p in args.precisions}
     results["roofline_gflops"] = roof
     print("oneDNN GEMM roofline: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in roof.items()))

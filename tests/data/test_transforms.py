@@ -25,6 +25,19 @@ def test_short_side_resize_shapes_and_dtype():
     assert (T.short_side_resize(flat, 25) == 77).all()  # antialiased resize preserves constants exactly
 
 
+@pytest.mark.parametrize(("size", "layout"), [((56, 56), "nchw"), ((56, 56), "channels_last"), ((21, 30), "nchw")])
+def test_uint8_resize_is_within_one_level_of_the_float_path(size, layout):
+    """uint8 goes through interpolate's fixed-point uint8 kernel (torchvision v2's choice); the float path rounded
+    is the reference: one level at most, on upscaling (random-resized crops) and downscaling alike."""
+    clip = random_clip(t=3, h=44, w=50, seed=3)
+    if layout == "channels_last":  # how decoded frames arrive: (T, H, W, C) memory viewed as (T, C, H, W)
+        clip = clip.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    out = T.resize(clip, size)
+    ref = T.resize(clip.float(), size).round().clamp(0, 255)
+    assert out.dtype == torch.uint8 and out.shape == (3, 3, *size)
+    assert (out.float() - ref).abs().max() <= 1
+
+
 def test_resize_is_per_frame():
     clip = random_clip()
     out = T.resize(clip, (16, 24))

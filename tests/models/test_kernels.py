@@ -100,7 +100,8 @@ def test_gradient_keeps_the_parameter_strides():
 
 def test_split_gradient_only_where_it_pays():
     """bf16 (autocast or bf16 tensors) with kernels above 3 and a gradient to take; fp32 keeps oneDNN's own
-    (the split was 0.35x-1.5x there), as do 3x3 kernels, no-grad and frozen weights."""
+    (the split was 0.35x-1.5x there) unless the map is smaller than the kernel (oneDNN's slow generic path), as
+    do 3x3 kernels on larger maps, no-grad and frozen weights."""
     x = torch.randn(1, 8, 6, 6)
 
     def uses_split(weight: torch.Tensor, inp: torch.Tensor = x, bf16: bool = True) -> bool:
@@ -115,6 +116,29 @@ def test_split_gradient_only_where_it_pays():
     assert not uses_split(_conv(8, 5).weight.detach())
     with torch.no_grad(), torch.autocast(**_BF16):
         assert depthwise_conv2d(x, _conv(8, 5).weight).grad_fn is None
+    # fp32, a map smaller than the kernel on either side: the split; as large as the kernel: oneDNN's own
+    for shape, k, split in [((1, 8, 3, 3), 5, True), ((1, 8, 2, 2), 3, True), ((1, 8, 7, 4), 5, True),
+                            ((1, 8, 5, 5), 5, False), ((1, 8, 3, 3), 3, False)]:
+        assert uses_split(_conv(8, k).weight, torch.randn(shape), bf16=False) is split, (shape, k)
+
+
+@pytest.mark.parametrize(("shape", "k"), [((6, 16, 3, 3), 5), ((4, 8, 2, 2), 3), ((3, 8, 4, 6), 5)])
+def test_fp32_small_map_path_matches_the_plain_conv(shape, k):
+    """The fp32 route (maps smaller than the kernel, the demo's 3 x 3 third stage): same output, same input gradient,
+    weight gradient within 1e-5, as the plain op, and the gradient laid out like the parameter."""
+    torch.manual_seed(0)
+    conv = _conv(shape[1], k, channels_last_weight=True)
+    x = torch.randn(shape).contiguous(memory_format=torch.channels_last).requires_grad_()
+    g = torch.randn(shape)
+    y_ref = conv(x)
+    gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, conv.weight), g)
+    y = depthwise_conv2d(x, conv.weight)
+    assert "DepthwiseConv2d" in type(y.grad_fn).__name__
+    gx, gw = torch.autograd.grad(y, (x, conv.weight), g)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
+    torch.testing.assert_close(gx, gx_ref, rtol=1e-6, atol=1e-6)
+    assert _rel(gw, gw_ref) < 1e-5
+    assert gw.stride() == conv.weight.stride()
 
 
 @pytest.mark.parametrize(("k", "sizes"), [(5, (2, 2)), (5, (1, 3)), (5, (2, 7)), (3, (1, 1)), (7, (2, 3))])
