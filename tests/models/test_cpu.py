@@ -13,6 +13,25 @@ from videofocalnet.models.layers import Mlp
 needs_onednn = pytest.mark.skipif(not cpu.AVAILABLE, reason="this torch build has no oneDNN fused ops")
 
 
+@pytest.fixture(autouse=True)
+def _fused_fp32_everywhere(monkeypatch):
+    """The fused fp32 kernels are tested on every CPU, also on AVX2 ones where inference leaves them off."""
+    monkeypatch.setattr(cpu, "FUSED_FP32", cpu.AVAILABLE)
+
+
+def test_fused_fp32_is_off_by_default_only_on_avx2(monkeypatch):
+    """Where fp32 fusion loses (AVX2), an optimised model runs the plain ops: no packed weight copies are made."""
+    assert cpu.fused_fp32_pays() == (cpu.AVAILABLE and torch.backends.cpu.get_cpu_capability() != "AVX2")
+    x = torch.randn(1, 4, 3, 32, 32)
+    for fused in (False, True):
+        monkeypatch.setattr(cpu, "FUSED_FP32", fused and cpu.AVAILABLE)
+        model = optimize_for_inference(create_model("video_focalnet_nano", num_classes=3, num_frames=4).eval())
+        with torch.no_grad():
+            model(x)
+        packed = [m for m in model.modules() if getattr(m, "_packed", None)]
+        assert bool(packed) == (fused and cpu.AVAILABLE)
+
+
 @needs_onednn
 @pytest.mark.parametrize("shape", [(1, 24, 8, 49), (2, 24, 4, 7), (3, 24, 16, 5)])
 def test_packed_temporal_weight_works_for_any_input_shape(shape):
