@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.precisions is None:
         args.precisions = ["fp32", "bf16"] if native_bf16(torch.device("cpu")) else ["fp32"]
         if len(args.precisions) == 1:
-            print("bf16 skipped: this CPU has neither AVX512-BF16 nor AMX (bf16 is emulated; --precisions bf16 forces it)")
+            print("bf16 skipped: no AVX512-BF16 or AMX on this CPU (bf16 is emulated; --precisions bf16 forces it)")
     roof = {p: gemm_roofline(p) for p in args.precisions}
     results["roofline_gflops"] = roof
     print("oneDNN GEMM roofline: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in roof.items()))

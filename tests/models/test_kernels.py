@@ -117,8 +117,13 @@ def test_split_gradient_only_where_it_pays():
     with torch.no_grad(), torch.autocast(**_BF16):
         assert depthwise_conv2d(x, _conv(8, 5).weight).grad_fn is None
     # fp32, a map smaller than the kernel on either side: the split; as large as the kernel: oneDNN's own
-    for shape, k, split in [((1, 8, 3, 3), 5, True), ((1, 8, 2, 2), 3, True), ((1, 8, 7, 4), 5, True),
-                            ((1, 8, 5, 5), 5, False), ((1, 8, 3, 3), 3, False)]:
+    for shape, k, split in [
+        ((1, 8, 3, 3), 5, True),
+        ((1, 8, 2, 2), 3, True),
+        ((1, 8, 7, 4), 5, True),
+        ((1, 8, 5, 5), 5, False),
+        ((1, 8, 3, 3), 3, False),
+    ]:
         assert uses_split(_conv(8, k).weight, torch.randn(shape), bf16=False) is split, (shape, k)
 
 
