@@ -54,11 +54,12 @@ class SyntheticStyle:
 
     main_radius: tuple[float, float] = (0.2, 0.26)
     turn: tuple[float, float] = (0.48, 0.8)  # total rotation of the rotating classes, in half-turns
-    # Outline harmonics, in units of the radius: cos(phi) makes an egg (one end blunt, one pointed), cos(2 phi) an
-    # ellipse. An ellipse looks the same after half a turn, so only a lopsided outline pins orientation down over
-    # the full circle.
+    # Outline harmonics, in units of the radius. cos(phi) alone, at these amplitudes, mostly moves a circle off the
+    # centre (1 + a cos(phi) is nearly a circle shifted by a), so such objects turned as a ~4 px wobble of a round
+    # outline; cos(2 phi) elongates (an ellipse looks the same after half a turn). Both together make a bean or pear
+    # whose turn is plain to see and which matches no turned copy of itself.
     lopsided: tuple[float, float] = (0.3, 0.45)
-    elongation: tuple[float, float] = (0.0, 0.1)
+    elongation: tuple[float, float] = (0.25, 0.35)
     travel: tuple[float, float] = (0.35, 0.55)  # translation distance
     motion_duration: tuple[float, float] = (0.7, 1.0)  # fraction of the clip the motion takes
     distractors: tuple[int, int] = (1, 2)  # inclusive count range

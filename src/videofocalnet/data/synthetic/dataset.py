@@ -18,7 +18,8 @@ from videofocalnet.data.synthetic.classes import CLASS_NAMES, DEFAULT_STYLE, REV
 from videofocalnet.data.synthetic.encode import X264_OPTIONS, write_video
 from videofocalnet.data.synthetic.render import render_video, video_rng
 
-GENERATOR_VERSION = 3  # 2: nuisance factors in SyntheticStyle; 3: larger, egg-shaped objects, rotation in the style
+GENERATOR_VERSION = 4  # 2: nuisance factors in SyntheticStyle; 3: larger, egg-shaped objects, rotation in the style;
+# 4: elongated (bean-shaped) outlines, so that a turn is visible
 
 
 @dataclasses.dataclass(frozen=True)
