@@ -29,7 +29,8 @@ for _ in range(8):
     faults.append(usage.ru_minflt - before)
     rss.append(int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20)
 # steady state only: the heap can still be growing in the first steps (faults in steps 3-4 on one machine)
-print(json.dumps({"took": took, "faults": faults[4:], "rss_mb": rss[4:]}))
+hwm = [int(line.split()[1]) / 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+print(json.dumps({"took": took, "faults": faults[4:], "rss_mb": rss[4:], "peak_mb": hwm}))
 """
 
 
@@ -49,7 +50,8 @@ def test_training_steps_reuse_freed_memory():
     # still grows now and then (runs here: 10,464 pages in step 6, 4,584 in step 8), hence medians
     assert statistics.median(kept["faults"]) < statistics.median(default["faults"]) / 10, (kept, default)
     assert sum(kept["faults"]) < sum(default["faults"]) / 4, (kept, default)
-    # memory kept is memory reused: resident size flat from step 5 on, and no larger than 1.3x the default's (the
-    # kept heap's fragmentation varies: 1.11-1.24x on an AMD EPYC, the 1.24 inside a full suite run)
+    # memory kept is memory reused: resident size flat from step 5 on, and hardly above the peak the default
+    # allocator reaches anyway (its high-water mark; 1.04-1.05x on an AVX2 EPYC). Against the default's resident size
+    # after a step the ratio is noise: 1.09-1.31x there, as the default returns more or less of its peak to the OS.
     assert max(kept["rss_mb"]) < 1.05 * min(kept["rss_mb"]), kept
-    assert max(kept["rss_mb"]) < 1.3 * max(default["rss_mb"]), (kept, default)
+    assert max(kept["rss_mb"]) < 1.15 * default["peak_mb"], (kept, default)
