@@ -81,20 +81,15 @@ def generate_videos(directory: Path, num_videos: int) -> list[Path]:
 
 
 class WholeDecodeDataset(VideoDataset):
-    """Baseline: decode every frame, then take the sampled ones (what naive loaders do)."""
+    """Baseline: decode every frame, then take the sampled ones (what naive loaders do); the rest of the pipeline
+    (sampling, transforms, reversal, bad-video handling) is ``VideoDataset``'s own."""
 
-    def _load(self, path: Path, index: int) -> torch.Tensor:
-        g = self.generator_for(index)
+    def _read_views(self, path: Path, g: torch.Generator) -> torch.Tensor:
         everything = read_all_frames(path, backend=self.backend)  # (N, H, W, 3)
         clips = self._clip_indices(everything.shape[0], g)
-        flat = [i for clip in clips for i in clip]
-        frames = everything[flat]
+        frames = everything[[i for clip in clips for i in clip]]
         # (V * T, H, W, 3) -> (V, T, 3, H, W)
-        frames = frames.view(len(clips), self.num_frames, *frames.shape[1:]).permute(0, 1, 4, 2, 3)
-        if self.mode == "train":
-            return self.train_transform(frames[0].contiguous(), g)
-        out = torch.cat([self.eval_transform(clip.contiguous(), g) for clip in frames])
-        return out[0] if self.mode == "val" else out
+        return frames.view(len(clips), self.num_frames, *frames.shape[1:]).permute(0, 1, 4, 2, 3)
 
 
 def _epoch_rate(loader, epoch: int) -> float:
