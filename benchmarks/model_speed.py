@@ -228,11 +228,14 @@ def gemm_roofline(precision: str, *, repeats: int = 5) -> float:
     which is what the fused CPU paths call; MKL's sgemm behind ``torch.mm`` can be slower)."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
 
-    def gemm(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        try:
-            return torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "none")
-        except RuntimeError:  # no oneDNN kernel for this dtype here (bf16 on AVX2 CPUs): the matmul torch falls back to
-            return a @ w.t()
+    def onednn(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "none")
+
+    gemm = onednn
+    try:
+        onednn(torch.ones(8, 8, dtype=dtype), torch.ones(8, 8, dtype=dtype))
+    except RuntimeError:  # no oneDNN kernel for this dtype here (bf16 on AVX2 CPUs): the matmul torch falls back to
+        gemm = lambda a, w: a @ w.t()  # noqa: E731
 
     best = 0.0
     for m, k, n in ((4096, 4096, 4096), (25088, 384, 384), (6272, 768, 768)):

@@ -22,8 +22,7 @@ def test_data_speed_runs_both_pipelines_against_the_baseline(tmp_path):
     argv += ["--cache-dir", str(tmp_path / "videos"), "--json", str(out)]
     proc = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = json.loads(out.read_text())
-    rows = rows["results"]
+    rows = json.loads(out.read_text())["results"]
     assert {row["pipeline"] for row in rows} == {"train", "test"}
     for row in rows:
         assert row["sparse_clips_per_s"] > 0 and row["whole_decode_clips_per_s"] > 0, row

@@ -47,12 +47,12 @@ AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "
 # oneDNN's bf16 primitives need AVX-512 (bf16) or AMX; on an AVX2-only CPU they fail to build ("could not create a
 # primitive descriptor"), so bf16 inference there takes the plain path.
 _BF16 = AVAILABLE and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 # On AVX2-only CPUs the fused fp32 kernels lose: oneDNN's GELU post-op there costs more than a separate GELU (a
 # 6272 x 192 -> 768 linear: 19.7 ms fused against 13.1 ms for MKL's GEMM then GELU, 2 threads, AMD EPYC Zen 3), and
 # Video-FocalNet-T's forward ran at 0.89x of the plain path's (median of 15 paired runs; the nano model 1.03x).
-# There fp32 inference keeps the plain ops; tests and benchmarks may set this to True to exercise the fused path.
-
-
+# There fp32 inference keeps the plain ops; tests and benchmarks may set FUSED_FP32 to True to exercise the fused path.
 def fused_fp32_pays() -> bool:
     """The default of ``FUSED_FP32``: oneDNN's fused ops are there and the CPU is not an AVX2-only one."""
     return AVAILABLE and torch.backends.cpu.get_cpu_capability() != "AVX2"
