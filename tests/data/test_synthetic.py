@@ -22,6 +22,7 @@ from videofocalnet.data.synthetic import (
     load_dataset_info,
     render_video,
     render_video_with_track,
+    rgb_to_yuv420p,
     video_rng,
     write_video,
 )
@@ -113,26 +114,64 @@ def test_object_track_follows_the_label(name, field, sign):
         assert np.ptp(getattr(static, field)) == 0
 
 
+def _one_frame(**state: float) -> dict[str, np.ndarray]:
+    """_draw_sprite's per-frame arguments, (1,) each, for a single frame."""
+    return {name: np.array([value], dtype=np.float64) for name, value in state.items()}
+
+
 def test_positive_angle_turns_clockwise_on_screen():
     # Texture: right half (+u) red, left half blue; a round mask (no harmonics).
     texture = np.zeros((32, 32, 3), np.float32)
     texture[:, 16:, 0] = 1.0
     texture[:, :16, 2] = 1.0
     sprite = _Sprite(texture=texture, harmonics=np.zeros((3, 2), np.float32), outline=np.zeros(3, np.float32))
-    canvas = np.zeros((40, 40, 3), np.float32)
-    _draw_sprite(canvas, sprite, cx=20, cy=20, radius=12, angle=math.pi / 2, opacity=1.0)
-    red = canvas[..., 0] > 0.5
+    canvas = np.zeros((1, 40, 40, 3), np.float32)  # one frame
+    _draw_sprite(canvas, sprite, **_one_frame(cx=20, cy=20, radius=12, angle=math.pi / 2, opacity=1.0))
+    red = canvas[0, ..., 0] > 0.5
     rows = np.nonzero(red)[0]
     assert rows.mean() > 22  # +u (screen right at angle 0) now points down: right -> down is clockwise
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_clip_drawn_at_once_equals_its_frames_drawn_one_by_one(dtype):
+    """The sprite is drawn over one box for all frames: a frame gets exactly what drawing it alone gives, also when
+    the object crosses the canvas (a large shared box), vanishes (opacity 0), or leaves it partly or wholly."""
+    rng = np.random.default_rng(3)
+    sprite = _make_sprite(rng, 9.0, DEFAULT_STYLE)
+    T, size = 7, 40
+    background = rng.random((T, size, size, 3), dtype=np.float32)
+    state = {
+        "cx": np.array([5.0, 12.3, 20.7, 33.1, 45.0, 70.0, 38.2]),  # frame 5 wholly off the canvas
+        "cy": np.array([-3.0, 10.5, 20.2, 30.9, 36.5, 20.0, 21.4]),  # frame 0 partly above it
+        "radius": np.array([6.0, 7.5, 8.25, 9.0, 6.5, 8.0, 7.0]),
+        "angle": np.linspace(0.0, 2.5, T),
+        "opacity": np.array([1.0, 0.7, 0.0, 1.0, 0.3, 1.0, 1.0]),
+    }
+    together = background.copy()
+    _draw_sprite(together, sprite, **state, dtype=dtype)
+    for t in range(T):
+        alone = background[t : t + 1].copy()
+        _draw_sprite(alone, sprite, **{k: v[t : t + 1] for k, v in state.items()}, dtype=dtype)
+        np.testing.assert_array_equal(together[t], alone[0], err_msg=f"frame {t}")
+    assert (together[2] == background[2]).all() and (together[5] == background[5]).all()  # invisible, off-canvas
+    assert (together[3] != background[3]).any()
+
+
+def test_a_clip_converts_to_yuv420p_as_its_frames_do():
+    frames = np.random.default_rng(0).integers(0, 256, size=(5, 12, 16, 3), dtype=np.uint8)
+    clip = rgb_to_yuv420p(frames)
+    assert clip.shape == (5, 18, 16) and clip.dtype == np.uint8
+    for t in range(5):
+        np.testing.assert_array_equal(clip[t], rgb_to_yuv420p(frames[t]))
 
 
 def _silhouette(harmonics: np.ndarray, angle: float) -> np.ndarray:
     """Alpha of a white sprite with these outline harmonics on black, (64, 64) float."""
     white = np.ones(3, np.float32)
     sprite = _Sprite(texture=np.ones((8, 8, 3), np.float32), harmonics=harmonics.astype(np.float32), outline=white)
-    canvas = np.zeros((64, 64, 3), np.float32)
-    _draw_sprite(canvas, sprite, cx=32, cy=32, radius=16, angle=angle, opacity=1.0)
-    return canvas[..., 0]
+    canvas = np.zeros((1, 64, 64, 3), np.float32)  # one frame
+    _draw_sprite(canvas, sprite, **_one_frame(cx=32, cy=32, radius=16, angle=angle, opacity=1.0))
+    return canvas[0, ..., 0]
 
 
 def test_default_outlines_tell_a_half_turn_apart():

@@ -17,24 +17,27 @@ _CRF = 20  # low enough that a 1-2 px/frame motion of a 10 px object survives yu
 X264_OPTIONS = {"crf": str(_CRF), "preset": "veryfast", "threads": "1", "x264-params": "mbtree=0:aq-mode=0"}
 
 
-def rgb_to_yuv420p(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (3H/2, W) uint8 planar I420 (BT.601, limited range), the layout PyAV expects.
+def rgb_to_yuv420p(frames: np.ndarray) -> np.ndarray:
+    """(..., H, W, 3) uint8 RGB -> (..., 3H/2, W) uint8 planar I420 (BT.601, limited range), the layout PyAV expects.
 
     Done in numpy so that the encoder input is exactly defined by the frames (no dependence on swscale's build,
-    flags or SIMD path), one of the two conditions for byte-identical files per seed (see ``X264_OPTIONS``).
+    flags or SIMD path), one of the two conditions for byte-identical files per seed (see ``X264_OPTIONS``). A whole
+    clip converts in one call: the same arithmetic per pixel as frame by frame, a tenth of numpy's per-call cost.
     """
-    x = image.astype(np.float32)
+    x = frames.astype(np.float32)
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
     y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
     cb = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0
     cr = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0
-    h, w = y.shape
-    # (H, W) -> (H/2, 2, W/2, 2) -> mean over each 2x2 block: 4:2:0 chroma at (H/2, W/2).
-    cb = cb.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-    cr = cr.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    *lead, h, w = y.shape
+    # (..., H, W) -> (..., H/2, 2, W/2, 2) -> mean over each 2x2 block: 4:2:0 chroma at (..., H/2, W/2).
+    axes = (len(lead) + 1, len(lead) + 3)
+    cb = cb.reshape(*lead, h // 2, 2, w // 2, 2).mean(axis=axes)
+    cr = cr.reshape(*lead, h // 2, 2, w // 2, 2).mean(axis=axes)
     planes = [np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in (y, cb, cr)]
     # I420 in one array: Y rows, then the U plane and the V plane each folded into H/4 rows of width W.
-    return np.concatenate([planes[0], planes[1].reshape(-1, w), planes[2].reshape(-1, w)], axis=0)
+    chroma = [p.reshape(*lead, -1, w) for p in planes[1:]]
+    return np.concatenate([planes[0], *chroma], axis=-2)
 
 
 def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: int = 16) -> None:
@@ -60,8 +63,8 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: int = 16)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.codec_context.thread_count = 1
             stream.options = dict(X264_OPTIONS)
-            for index, image in enumerate(frames):
-                frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(image), format="yuv420p")
+            for index, image in enumerate(rgb_to_yuv420p(frames)):  # (T, 3H/2, W) I420 planes
+                frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
                 frame.pts = index
                 for packet in stream.encode(frame):
                     container.mux(packet)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -125,26 +126,55 @@ def _make_sprite(rng: np.random.Generator, max_radius_px: float, style: Syntheti
 
 
 def _draw_sprite(
-    canvas: np.ndarray, sprite: _Sprite, *, cx: float, cy: float, radius: float, angle: float, opacity: float
+    frames: np.ndarray,
+    sprite: _Sprite,
+    *,
+    cx: np.ndarray,
+    cy: np.ndarray,
+    radius: np.ndarray,
+    angle: np.ndarray,
+    opacity: np.ndarray,
+    dtype: type[np.floating] = np.float32,
 ) -> None:
-    """Alpha-composite ``sprite`` into ``canvas`` (H, W, 3) float32 in place.
+    """Alpha-composite ``sprite`` into every frame of ``frames`` (T, H, W, 3) float32 in place; frame t shows it at
+    ``cx[t], cy[t]`` with ``radius[t]``, ``angle[t]`` and ``opacity[t]`` (each (T,)).
 
-    ``angle`` rotates the sprite's canonical +u axis towards +y (down the image), i.e. clockwise on screen.
+    ``angle`` rotates the sprite's canonical +u axis towards +y (down the image), i.e. clockwise on screen. All frames
+    are drawn at once over one box that holds the sprite in each of them (numpy's per-call cost, not arithmetic, was
+    the rendering time when this ran frame by frame). A pixel of a frame outside that frame's own box lies at least
+    3 px beyond ``_SHAPE_EXTENT`` radii, which no outline reaches, so its alpha is 0 and every pixel gets exactly the
+    value the frame-by-frame version gave it.
+    ``dtype`` is the geometry's precision: generators 1-4 computed the distractors' geometry in float64 (their
+    positions were numpy float64 scalars) and the main object's in float32 (Python floats, which numpy casts to the
+    array's float32), so the per-frame scalars enter in that dtype and the dataset stays bit-identical.
     """
-    if opacity <= 0.0 or radius <= 0.0:
+    t_count, h, w = frames.shape[:3]
+    reach = _SHAPE_EXTENT * np.asarray(radius, dtype=np.float64) + 2
+    boxes = []  # (t, y_lo, y_hi, x_lo, x_hi) of the frames where the sprite shows
+    for t in range(t_count):
+        if opacity[t] <= 0.0 or radius[t] <= 0.0:
+            continue
+        x_lo, x_hi = max(0, math.floor(cx[t] - reach[t])), min(w, math.ceil(cx[t] + reach[t]) + 1)
+        y_lo, y_hi = max(0, math.floor(cy[t] - reach[t])), min(h, math.ceil(cy[t] + reach[t]) + 1)
+        if x_lo < x_hi and y_lo < y_hi:
+            boxes.append((t, y_lo, y_hi, x_lo, x_hi))
+    if not boxes:
         return
-    h, w = canvas.shape[:2]
-    reach = _SHAPE_EXTENT * radius + 2
-    x_lo, x_hi = max(0, int(math.floor(cx - reach))), min(w, int(math.ceil(cx + reach)) + 1)
-    y_lo, y_hi = max(0, int(math.floor(cy - reach))), min(h, int(math.ceil(cy + reach)) + 1)
-    if x_lo >= x_hi or y_lo >= y_hi:
-        return
-    dx = np.arange(x_lo, x_hi, dtype=np.float32)[None, :] - cx  # (1, bw)
-    dy = np.arange(y_lo, y_hi, dtype=np.float32)[:, None] - cy  # (bh, 1)
-    cos, sin = math.cos(angle), math.sin(angle)
-    # Inverse rotation screen -> canonical sprite coordinates, in units of the radius. (bh, bw) each.
-    u = (cos * dx + sin * dy) / radius
-    v = (-sin * dx + cos * dy) / radius
+    shown = [b[0] for b in boxes]
+    y_lo, y_hi = min(b[1] for b in boxes), max(b[2] for b in boxes)
+    x_lo, x_hi = min(b[3] for b in boxes), max(b[4] for b in boxes)
+
+    def per_frame(values: Sequence[float] | np.ndarray) -> np.ndarray:  # (T,) -> (T', 1, 1), shown frames only
+        return np.asarray([values[t] for t in shown], dtype=dtype)[:, None, None]
+
+    cos = per_frame([math.cos(a) for a in angle])  # math's, not numpy's: the Python floats generators 1-4 used
+    sin = per_frame([math.sin(a) for a in angle])
+    r = per_frame(radius)
+    dx = np.arange(x_lo, x_hi, dtype=np.float32)[None, None, :] - per_frame(cx)  # (T', 1, bw)
+    dy = np.arange(y_lo, y_hi, dtype=np.float32)[None, :, None] - per_frame(cy)  # (T', bh, 1)
+    # Inverse rotation screen -> canonical sprite coordinates, in units of the radius. (T', bh, bw) each.
+    u = (cos * dx + sin * dy) / r
+    v = (-sin * dx + cos * dy) / r
     rho = np.hypot(u, v)
     phi = np.arctan2(v, u)
     boundary = np.ones_like(phi)
@@ -152,23 +182,27 @@ def _draw_sprite(
         amplitude, phase = sprite.harmonics[k]
         boundary += amplitude * np.cos((k + 1) * phi + phase)
     boundary /= 1.0 + sprite.harmonics[:, 0].sum() / 1.6  # keep the extent below _SHAPE_EXTENT
-    inside_px = (boundary - rho) * radius  # signed distance-ish to the rim, in pixels; (bh, bw)
-    alpha = np.clip(inside_px + 0.5, 0.0, 1.0) * opacity  # ~1 px soft edge
+    inside_px = (boundary - rho) * r  # signed distance-ish to the rim, in pixels; (T', bh, bw)
+    alpha = np.clip(inside_px + 0.5, 0.0, 1.0) * per_frame(opacity)  # ~1 px soft edge
     covered = alpha > 0  # the texture is sampled only where it shows: a third of the box is outside the outline
     if not covered.any():
         return
-    # Below, every array is over the N covered pixels, in row-major order of the box.
+    # Below, every array is over the N covered pixels, in row-major order of (frame, box row, box column).
     inside_px, u, v, a = inside_px[covered], u[covered], v[covered], alpha[covered][:, None]
     rim = np.clip(inside_px - 1.0, 0.0, 1.0)[:, None]  # 0 on the ~1.5 px outline, 1 inside; (N, 1)
     n = sprite.texture.shape[0]
     tex_y = np.clip((v / _SHAPE_EXTENT + 1) * 0.5 * (n - 1), 0, n - 1)
     tex_x = np.clip((u / _SHAPE_EXTENT + 1) * 0.5 * (n - 1), 0, n - 1)
     colour = _bilinear(sprite.texture, tex_y, tex_x) * rim + sprite.outline * (1 - rim)  # (N, 3)
-    region = canvas[y_lo:y_hi, x_lo:x_hi]
+    every = len(shown) == t_count
+    # (T', bh, bw, 3): a view when the sprite shows in every frame, else a copy written back below
+    region = frames[:, y_lo:y_hi, x_lo:x_hi] if every else frames[shown, y_lo:y_hi, x_lo:x_hi]
     pixels = region[covered]  # (N, 3) copy
     pixels *= 1 - a
     pixels += colour * a
     region[covered] = pixels
+    if not every:
+        frames[shown, y_lo:y_hi, x_lo:x_hi] = region
 
 
 # -------------------------------------------------------------------------------------------------------- render
@@ -296,25 +330,26 @@ def render_video_with_track(
     flicker = 1.0 + rng.normal(0, 0.015, size=t_count)  # iid per frame: reversible
     noise_sigma = rng.uniform(*style.noise) / 255.0
 
-    frames = np.empty((t_count, size, size, 3), dtype=np.uint8)
-    for t in range(t_count):
-        dy, dx = int(jitter[t, 0]), int(jitter[t, 1])
-        # The camera moves, the world does not: crop the world at the shaken offset and shift objects with it.
-        canvas = world[margin + dy : margin + dy + size, margin + dx : margin + dx + size].copy()  # (H, W, 3)
-        for sprite, r, angle, xs, ys in distractors:
-            _draw_sprite(canvas, sprite, cx=xs[t] - dx, cy=ys[t] - dy, radius=r, angle=angle, opacity=1.0)
-        _draw_sprite(
-            canvas,
-            main_sprite,
-            cx=float(track.x[t]) - dx,
-            cy=float(track.y[t]) - dy,
-            radius=float(track.radius[t]),
-            angle=float(track.angle[t]),
-            opacity=float(track.opacity[t]),
-        )
-        canvas *= gain * flicker[t]
-        canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(noise_sigma)
-        frames[t] = np.clip(canvas * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    # The camera moves, the world does not: crop the world at the shaken offsets and shift objects with them.
+    canvas = np.stack([world[margin + dy : margin + dy + size, margin + dx : margin + dx + size] for dy, dx in jitter])
+    # canvas: (T, H, W, 3) float32; jitter[:, 0] is each frame's dy, jitter[:, 1] its dx
+    ones = np.ones(t_count)
+    for sprite, r, angle, xs, ys in distractors:
+        # the distractors' (T,) float64 positions: their geometry is float64, as in generators 1-4 (see _draw_sprite)
+        cx, cy = xs - jitter[:, 1], ys - jitter[:, 0]
+        _draw_sprite(canvas, sprite, cx=cx, cy=cy, radius=r * ones, angle=angle * ones, opacity=ones, dtype=np.float64)
+    _draw_sprite(
+        canvas,
+        main_sprite,
+        cx=track.x - jitter[:, 1],
+        cy=track.y - jitter[:, 0],
+        radius=track.radius,
+        angle=track.angle,
+        opacity=track.opacity,
+    )
+    canvas *= (gain * flicker)[:, None, None, None]  # float64 products rounded to float32, as frame by frame
+    canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(noise_sigma)  # the per-frame stream
+    frames = np.clip(canvas * 255.0 + 0.5, 0, 255).astype(np.uint8)  # (T, H, W, 3)
 
     if reverse:
         # (T, H, W, 3): literally the time reverse of the partner class's process.
