@@ -9,11 +9,16 @@ import torch.nn.functional as F
 
 from videofocalnet.models import create_model
 from videofocalnet.models.kernels import (
+    TEMPORAL_GEMM_MIN_CHANNELS,
     DepthwiseConv2d,
+    TemporalConvGemmGrad,
     crop_to_reach,
     depthwise_conv2d,
     depthwise_weight_grad,
+    patch_merge,
     set_training_kernels,
+    takes_patch_merge,
+    temporal_conv,
 )
 
 
@@ -199,7 +204,8 @@ def test_model_gradients_match_the_plain_path(name):
     plain = create_model(name, num_classes=5, **kwargs).train()
     fast = create_model(name, num_classes=5, **kwargs).train()
     fast.load_state_dict(plain.state_dict())
-    assert set_training_kernels(fast) == sum(len(stage.blocks) for stage in fast.layers)  # one per block
+    # one per block (its focal modulation) and one per patch embedding (the stem and each downsample)
+    assert set_training_kernels(fast) == sum(len(stage.blocks) for stage in fast.layers) + len(fast.layers)
     x = torch.randn(2, T, 3, size, size)
     outs = []
     for model in (plain, fast):
@@ -207,11 +213,108 @@ def test_model_gradients_match_the_plain_path(name):
         y = model(x)
         y.square().mean().backward()
         outs.append(y)
+    # the fast graph really takes the GEMM kernels: wide temporal convs (the last stages) and the downsamples
+    fast_nodes, plain_nodes = _graph_nodes(outs[1]), _graph_nodes(outs[0])
+    assert "TemporalConvGemmGradBackward" in fast_nodes and "TemporalConvGemmGradBackward" not in plain_nodes
+    # every convolution of the plain graph is still one in the fast graph unless a kernel of this module took it
+    taken = len(fast.layers) - 1  # the downsamples
+    taken += fast_nodes.count("TemporalConvGemmGradBackward") + fast_nodes.count("DepthwiseConv2dBackward")
+    assert fast_nodes.count("ConvolutionBackward0") == plain_nodes.count("ConvolutionBackward0") - taken
     torch.testing.assert_close(outs[1], outs[0], rtol=1e-5, atol=1e-6)
     for (name_p, p), (_, q) in zip(plain.named_parameters(), fast.named_parameters()):
         assert _rel(q.grad, p.grad) < 1e-5, name_p
     set_training_kernels(fast, False)
     assert not any(getattr(m, "training_kernels", False) for m in fast.modules())
+
+
+def _graph_nodes(y: torch.Tensor) -> list[str]:
+    """The names of every autograd node behind ``y``."""
+    seen, todo, names = set(), [y.grad_fn], []
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        todo.extend(next_fn for next_fn, _ in node.next_functions)
+    return names
+
+
+def _temporal_reference(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The Conv1d over T that ``temporal_conv`` computes, on (B, T, S, C) -> (B, T, S, C'), through F.conv1d."""
+    B, T, S, C = x.shape
+    y = F.conv1d(x.permute(0, 2, 3, 1).reshape(B * S, C, T), weight, None, 1, weight.shape[-1] // 2)  # (B S, C', T)
+    return y.view(B, S, -1, T).permute(0, 3, 1, 2)  # -> (B, T, S, C')
+
+
+@pytest.mark.parametrize(
+    ("B", "T", "S", "C", "k"), [(2, 8, 6, 96, 3), (3, 2, 5, 128, 3), (1, 3, 4, 96, 5), (2, 1, 3, 96, 5)]
+)
+def test_temporal_gemm_backward_matches_the_plain_conv(B, T, S, C, k):
+    """The same forward call; both gradients within fp32 1e-5 of F.conv1d's, clips shorter than the kernel
+    included (taps past both ends); the weight gradient laid out like the Conv1d parameter."""
+    torch.manual_seed(0)
+    conv = nn.Conv1d(C, C, k, padding=k // 2, bias=False)
+    x = torch.randn(B, T, S, C, requires_grad=True)
+    g = torch.randn(B, T, S, C)
+    y_ref = _temporal_reference(x, conv.weight)
+    gx_ref, gw_ref = torch.autograd.grad(y_ref, (x, conv.weight), g)
+    y = temporal_conv(x, conv.weight)
+    assert type(y.grad_fn).__name__ == "TemporalConvGemmGradBackward"
+    gx, gw = torch.autograd.grad(y, (x, conv.weight), g)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    assert _rel(gx, gx_ref) < 1e-5 and _rel(gw, gw_ref) < 1e-5
+    assert gw.shape == conv.weight.shape and gw.stride() == conv.weight.stride()
+
+
+def test_temporal_gemm_backward_is_exact_in_float64():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 2, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, 4, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(TemporalConvGemmGrad.apply, (x, w))
+
+
+def test_temporal_gemm_only_where_it_pays():
+    """fp32 on the CPU with 96 or more input channels and a gradient to take; narrower maps, bf16 autocast, no-grad
+    and a frozen layer on a frozen input keep the convolution (whose output is the same)."""
+
+    def uses_gemm(C: int, *, bf16: bool = False, grad: bool = True, frozen: bool = False) -> bool:
+        x = torch.randn(2, 2, 3, C, requires_grad=not frozen)
+        w = torch.randn(C, C, 3, requires_grad=not frozen)
+        with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = temporal_conv(x, w)
+        return y.grad_fn is not None and type(y.grad_fn).__name__ == "TemporalConvGemmGradBackward"
+
+    assert uses_gemm(TEMPORAL_GEMM_MIN_CHANNELS) and uses_gemm(256)
+    assert not uses_gemm(TEMPORAL_GEMM_MIN_CHANNELS - 32)
+    assert not uses_gemm(128, bf16=True) and not uses_gemm(128, grad=False) and not uses_gemm(128, frozen=True)
+
+
+@pytest.mark.parametrize(("N", "H", "W", "C"), [(3, 14, 14, 8), (2, 7, 7, 16), (2, 3, 5, 4), (1, 2, 2, 32)])
+def test_patch_merge_matches_the_strided_conv(N, H, W, C):
+    """Odd sizes floored as the strided convolution floors them; output and gradients within fp32 1e-5."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(C, 2 * C, 2, stride=2)
+    x = torch.randn(N, H, W, C, requires_grad=True)  # channels-last maps, as between stages
+    g = torch.randn(N, H // 2, W // 2, 2 * C)
+    y_ref = conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    grads_ref = torch.autograd.grad(y_ref, (x, conv.weight, conv.bias), g)
+    y = patch_merge(x, conv.weight, conv.bias)
+    grads = torch.autograd.grad(y, (x, conv.weight, conv.bias), g)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    for got, ref in zip(grads, grads_ref):
+        assert _rel(got, ref) < 1e-5
+    assert (grads[0][:, 2 * (H // 2) :] == 0).all() and (grads[0][:, :, 2 * (W // 2) :] == 0).all()
+
+
+def test_patch_merge_only_with_a_gradient_in_fp32():
+    x, w = torch.randn(1, 4, 4, 8, requires_grad=True), torch.randn(16, 8, 2, 2, requires_grad=True)
+    assert takes_patch_merge(x, w)
+    with torch.no_grad():
+        assert not takes_patch_merge(x, w)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not takes_patch_merge(x, w)
+    assert not takes_patch_merge(x.detach(), w.detach())
 
 
 def test_a_trace_never_keeps_a_kernel_cropped_for_its_example_input():

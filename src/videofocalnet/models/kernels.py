@@ -19,6 +19,21 @@
   AVX2 EPYC: (88, 128, 3, 3) with a 5x5 kernel 8.4 ms against 1.0 ms through 3x3 blocks, (88, 128, 2, 2) with a
   3x3 one 4.4 against 0.24 ms; a 5x5 map with a 5x5 kernel 1.1 against 1.3): the demo's third stage at 56 px is
   3 x 3, and those two weight gradients were 8 % of its fp32 training step.
+* **The temporal convolutions' backward as two GEMMs** (:class:`TemporalConvGemmGrad`, fp32 on the CPU, 96 or more
+  channels). The dense (k x 1) convolution over time keeps oneDNN's forward; its input and weight gradients are
+  computed from the k tap-shifted copies of the output gradient, stacked as one (N, k C') matrix: ``grad_x = G W``
+  and ``grad_W = G^T x``. oneDNN's backward for these thin kernels ran at 3x its forward. Forward and backward
+  together, 2 threads, AVX2 EPYC, medians of 15 alternated: every temporal conv of Video-FocalNet-T at 8x224
+  1.48-2.03x faster (k 3: 84.6 -> 41.6 ms at stage 1), the demo's 128- and 256-channel stages 1.13x and 1.67x; at
+  32 and 64 channels (the demo's first stages) the GEMMs' short inner dimension made it 0.76-0.83x, so those keep
+  oneDNN's. Not taken in bf16/fp16 (not measured on hardware that computes them; a related GEMM formulation lost to
+  oneDNN's bf16 convolution on an AMX Xeon).
+* **Patch-merging downsamples as one GEMM** (:func:`patch_merge`, fp32 on the CPU, with a gradient to take). The
+  2x2 stride-2 convolution between stages reads (N, H, W, C) channels-last memory, so its 2x2 patches are a
+  reshape and one gather copy away from a (N H/2 W/2, 4C) matrix, and the convolution is that matrix times the
+  (C', 4C) weight. Forward and backward, same machine: the demo's three downsamples 1.28x, 1.56x and 3.14x, T's
+  1.05-1.57x; forward alone it is a wash (0.94-1.95x), so inference keeps the convolution. The stem's 4x4 patches
+  in (B, T, 3, H, W) memory are 16-byte runs to gather, and there the convolution stays faster (GEMM 0.84-0.91x).
 
 Plain PyTorch ops only.
 """
@@ -33,9 +48,13 @@ import torch.nn.functional as F
 
 __all__ = [
     "DepthwiseConv2d",
+    "TemporalConvGemmGrad",
     "crop_to_reach",
     "depthwise_conv2d",
     "depthwise_weight_grad",
+    "patch_merge",
+    "takes_patch_merge",
+    "temporal_conv",
     "compute_dtype",
     "running_eager",
     "set_training_kernels",
@@ -168,11 +187,101 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, weight, None, 1, (kh // 2, kw // 2), 1, weight.shape[0])
 
 
+TEMPORAL_GEMM_MIN_CHANNELS = 96  # below, the GEMMs' inner dimension is too short to beat oneDNN (see module docs)
+
+
+def _tap_shifted(grad: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, T, S, C') output gradient -> (B, T, S, k, C'): slot j holds the gradient of tap j's product at each input
+    frame, i.e. ``grad`` moved by j - k // 2 frames, zero where that leaves the clip."""
+    B, T, S, C = grad.shape
+    p = k // 2
+    out = grad.new_empty(B, T, S, k, C)
+    for j in range(k):
+        d = j - p  # y[t] += W_j x[t + d], so tap j's product at input frame u feeds output frame u - d
+        slot = out[:, :, :, j]  # (B, T, S, C') view
+        if abs(d) >= T:
+            slot.zero_()
+        elif d >= 0:
+            slot[:, d:] = grad[:, : T - d]
+            slot[:, :d].zero_()
+        else:
+            slot[:, : T + d] = grad[:, -d:]
+            slot[:, T + d :].zero_()
+    return out
+
+
+class TemporalConvGemmGrad(torch.autograd.Function):
+    """The same-padded dense convolution over T of a (B, T, S, C) tensor with a (C', C, k) weight (what
+    ``focal_modulation.temporal_conv_bthwc`` computes): oneDNN's forward, and a backward of two GEMMs over the
+    tap-shifted output gradient (see the module docstring). Returns (B, T, S, C'), contiguous. fp32 only."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        k = weight.shape[-1]
+        # (B, T, S, C) memory viewed as (B, C, T, S) is channels_last, which the (k x 1) convolution reads directly
+        y = F.conv2d(x.permute(0, 3, 1, 2), weight.unsqueeze(-1), None, 1, (k // 2, 0))  # (B, C', T, S)
+        return y.permute(0, 2, 3, 1).contiguous()  # -> (B, T, S, C'), a view of channels_last output
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        C_out, C, k = weight.shape
+        # G: (N, k C'), N = B T S; the weight's taps stacked the same way: (C', C, k) -> (k, C', C) -> (k C', C)
+        shifted = _tap_shifted(grad.contiguous(), k).view(-1, k * C_out)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            taps = weight.permute(2, 0, 1).reshape(k * C_out, C)
+            grad_x = (shifted @ taps).view(x.shape)  # (N, C) -> (B, T, S, C)
+        if ctx.needs_input_grad[1]:
+            # (k C', N) @ (N, C) -> (k, C', C) -> (C', C, k), laid out like the (contiguous) Conv1d parameter
+            grad_w = (shifted.t() @ x.reshape(-1, C)).view(k, C_out, C).permute(1, 2, 0).contiguous()
+        return grad_x, grad_w
+
+
+def temporal_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Same-padded, bias-free dense convolution over T of (B, T, S, C) with ``weight`` (C', C, k) -> (B, T, S, C'):
+    through :class:`TemporalConvGemmGrad` where its backward pays (the CPU, fp32, C >= 96, a gradient to take),
+    else the plain (k x 1) conv2d on the channels_last view."""
+    takes_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    if (
+        takes_grad
+        and x.device.type == "cpu"
+        and compute_dtype(x) == torch.float32
+        and x.shape[-1] >= TEMPORAL_GEMM_MIN_CHANNELS
+    ):
+        return TemporalConvGemmGrad.apply(x.contiguous(), weight)
+    x = x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)  # (B, T, S, C) -> (B, C, T, S) view
+    y = F.conv2d(x, weight.unsqueeze(-1), None, 1, (weight.shape[-1] // 2, 0))  # (C', C, k) as a (k, 1) kernel
+    return y.permute(0, 2, 3, 1)  # (B, C', T, S) channels_last -> (B, T, S, C'), a free view
+
+
+def patch_merge(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The k x k, stride-k convolution of (N, H, W, C) channels-last maps -> (N, H // k, W // k, C') as one GEMM
+    over the gathered patches (odd sizes floored, as the strided convolution does). Plain autograd ops."""
+    N, H, W, C = x.shape
+    C_out, k = weight.shape[0], weight.shape[-1]
+    Ho, Wo = H // k, W // k
+    x = x[:, : Ho * k, : Wo * k]  # (N, Ho k, Wo k, C)
+    # (N, Ho, k, Wo, k, C) -> (N, Ho, Wo, k, k, C) -> (N Ho Wo, k k C): each row one patch, (row, column, channel)
+    patches = x.reshape(N, Ho, k, Wo, k, C).permute(0, 1, 3, 2, 4, 5).reshape(N * Ho * Wo, k * k * C)
+    w = weight.permute(0, 2, 3, 1).reshape(C_out, k * k * C)  # (C', C, k, k) -> (C', k, k, C) -> (C', k k C)
+    return F.linear(patches, w, bias).view(N, Ho, Wo, C_out)
+
+
+def takes_patch_merge(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a downsample should run as :func:`patch_merge`: the CPU, fp32, a gradient to take (forward alone it
+    is no faster), eager ops (see :func:`running_eager`)."""
+    takes_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    return takes_grad and x.device.type == "cpu" and compute_dtype(x) == torch.float32 and running_eager()
+
+
 def set_training_kernels(model: nn.Module, enable: bool = True) -> int:
-    """Switch every focal modulation in ``model`` to (or back from) the kernels of this module; returns how many."""
+    """Switch every module of ``model`` that has a choice of kernels (each focal modulation, each patch embedding)
+    to (or back from) the kernels of this module; returns how many."""
     count = 0
     for module in model.modules():
-        if hasattr(type(module), "training_kernels"):  # every focal modulation (focal_modulation.py) has the flag
+        if hasattr(type(module), "training_kernels"):  # the class attribute marks the modules with a choice
             module.training_kernels = enable  # type: ignore[assignment]  # nn.Module.__setattr__ types
             count += 1
     return count

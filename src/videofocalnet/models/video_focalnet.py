@@ -20,6 +20,7 @@ from torch.utils.checkpoint import checkpoint
 
 from videofocalnet.models.features import OUTPUT_FORMATS, feature_take_indices
 from videofocalnet.models.focal_modulation import MODULATIONS, ModulatorCollector
+from videofocalnet.models.kernels import patch_merge, takes_patch_merge
 from videofocalnet.models.layers import INIT_SCHEMES, DropPath, DropPathMode, Mlp, init_weights_official
 from videofocalnet.models.registry import register_model
 
@@ -38,7 +39,11 @@ class PatchEmbed(nn.Module):
     """Stem (patch 4, optionally a (k, 4, 4) tubelet) or between-stage downsampling (patch 2), then LayerNorm.
 
     Keys ``proj`` and ``norm`` as in the official model. Odd spatial sizes are floored, as the official conv does.
+    ``training_kernels`` (:func:`~videofocalnet.models.kernels.set_training_kernels`): a downsample computes its
+    2x2 patches as one GEMM where that pays (:func:`~videofocalnet.models.kernels.patch_merge`); the same output.
     """
+
+    training_kernels: bool = False
 
     def __init__(
         self,
@@ -75,8 +80,13 @@ class PatchEmbed(nn.Module):
         """Stem: (B, T, C_in, H, W) -> (B, T', H', W', C). Downsample: (B, T, H, W, C_in) -> (B, T, H', W', C)."""
         if not self.is_stem:
             B, T, H, W, C = x.shape
-            x = x.reshape(B * T, H, W, C).permute(0, 3, 1, 2)  # (B*T, C, H, W), channels_last strides
-            x = self.proj(x).permute(0, 2, 3, 1)  # (B*T, C', H', W') -> (B*T, H', W', C')
+            x = x.reshape(B * T, H, W, C)  # (B*T, H, W, C)
+            weight = self.proj.weight
+            if self.training_kernels and self.proj.stride == self.proj.kernel_size and takes_patch_merge(x, weight):
+                x = patch_merge(x, weight, self.proj.bias)  # -> (B*T, H', W', C')
+            else:
+                x = x.permute(0, 3, 1, 2)  # (B*T, C, H, W), channels_last strides
+                x = self.proj(x).permute(0, 2, 3, 1)  # (B*T, C', H', W') -> (B*T, H', W', C')
             x = x.reshape(B, T, *x.shape[1:])  # -> (B, T, H', W', C')
         elif self.tubelet_size > 1:
             # The (k, p, p) Conv3d with stride (k, p, p) as a Conv2d: (B, T, C, H, W) memory is already
