@@ -221,7 +221,8 @@ class TemporalConvGemmGrad(torch.autograd.Function):
         k = weight.shape[-1]
         # (B, T, S, C) memory viewed as (B, C, T, S) is channels_last, which the (k x 1) convolution reads directly
         y = F.conv2d(x.permute(0, 3, 1, 2), weight.unsqueeze(-1), None, 1, (k // 2, 0))  # (B, C', T, S)
-        return y.permute(0, 2, 3, 1).contiguous()  # -> (B, T, S, C'), a view of channels_last output
+        # (B, C', T, S) -> (B, T, S, C'): the output is channels_last like its input, so no copy is made here
+        return y.permute(0, 2, 3, 1).contiguous()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
