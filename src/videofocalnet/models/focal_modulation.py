@@ -21,7 +21,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from videofocalnet.models.kernels import crop_to_reach, depthwise_conv2d, running_eager, temporal_conv
+from videofocalnet.models.kernels import (
+    conv_over_time,
+    crop_to_reach,
+    depthwise_conv2d,
+    running_eager,
+    temporal_conv,
+)
 
 ModulatorCollector = list  # list[dict[str, torch.Tensor]]: filled on request, never stored on the module
 
@@ -47,21 +53,20 @@ def temporal_conv_bthwc(x: torch.Tensor, level: nn.Module, *, training_kernels: 
     """``level`` = (dense Conv1d C -> C over T, GELU) applied to a (B, T, H, W, C) tensor; returns (B, T, H, W, C).
 
     Treating H*W as a width-like axis turns the Conv1d into a (k x 1) Conv2d over (B, C, T, H*W), whose channels_last
-    memory is our (B, T, H*W, C) layout: no transpose to (B*H*W, C, T) is needed. Same arithmetic as the Conv1d.
+    memory is our (B, T, H*W, C) layout: no transpose to (B*H*W, C, T) is needed
+    (:func:`~videofocalnet.models.kernels.conv_over_time`). Same arithmetic as the Conv1d.
     ``training_kernels``: taps that reach past the clip's T frames (only padding) are dropped, and on the CPU the
     backward of wide fp32 convolutions runs as GEMMs (:func:`~videofocalnet.models.kernels.temporal_conv`); the
     same output.
     """
     conv, act = cast(nn.Conv1d, cast(nn.Sequential, level)[0]), cast(nn.Sequential, level)[1]
     B, T, H, W, C = x.shape
+    x = x.reshape(B, T, H * W, C)  # (B, T, HW, C)
     if training_kernels and running_eager():
-        y = temporal_conv(x.reshape(B, T, H * W, C), crop_to_reach(conv.weight, (T,)))  # (B, T, HW, C)
-        return act(y).reshape(B, T, H, W, C)
-    weight = conv.weight  # (C, C, k)
-    x = x.reshape(B, T, H * W, C).permute(0, 3, 1, 2)  # (B, T, HW, C) -> (B, C, T, HW), channels_last strides
-    x = x.contiguous(memory_format=torch.channels_last)
-    y = act(F.conv2d(x, weight.unsqueeze(-1), None, 1, (weight.shape[-1] // 2, 0)))  # (C, C, k) as a (k, 1) kernel
-    return y.permute(0, 2, 3, 1).reshape(B, T, H, W, C)  # (B, C, T, HW) -> (B, T, HW, C) -> (B, T, H, W, C)
+        y = act(temporal_conv(x, crop_to_reach(conv.weight, (T,))))  # (B, T, HW, C)
+    else:
+        y = act(conv_over_time(x, conv.weight)).permute(0, 2, 3, 1)  # (B, C, T, HW) channels_last -> (B, T, HW, C)
+    return y.reshape(B, T, H, W, C)  # (B, T, HW, C) -> (B, T, H, W, C)
 
 
 def autocast_input(x: torch.Tensor) -> torch.Tensor:

@@ -56,6 +56,7 @@ __all__ = [
     "takes_patch_merge",
     "temporal_conv",
     "compute_dtype",
+    "conv_over_time",
     "running_eager",
     "set_training_kernels",
 ]
@@ -187,6 +188,12 @@ def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, weight, None, 1, (kh // 2, kw // 2), 1, weight.shape[0])
 
 
+def _cpu_fp32_with_grad(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """On the CPU, computing in fp32, with a gradient to take: where the GEMM kernels below were measured to pay."""
+    takes_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    return takes_grad and x.device.type == "cpu" and compute_dtype(x) == torch.float32
+
+
 TEMPORAL_GEMM_MIN_CHANNELS = 96  # below, the GEMMs' inner dimension is too short to beat oneDNN (see module docs)
 
 
@@ -218,11 +225,8 @@ class TemporalConvGemmGrad(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
-        k = weight.shape[-1]
-        # (B, T, S, C) memory viewed as (B, C, T, S) is channels_last, which the (k x 1) convolution reads directly
-        y = F.conv2d(x.permute(0, 3, 1, 2), weight.unsqueeze(-1), None, 1, (k // 2, 0))  # (B, C', T, S)
-        # (B, C', T, S) -> (B, T, S, C'): the output is channels_last like its input, so no copy is made here
-        return y.permute(0, 2, 3, 1).contiguous()
+        # (B, C', T, S) channels_last -> (B, T, S, C'): contiguous() makes no copy here
+        return conv_over_time(x, weight).permute(0, 2, 3, 1).contiguous()
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -240,21 +244,22 @@ class TemporalConvGemmGrad(torch.autograd.Function):
         return grad_x, grad_w
 
 
+def conv_over_time(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Same-padded, bias-free dense convolution over T of (B, T, S, C) with ``weight`` (C', C, k), as the (k x 1)
+    conv2d of its (B, C, T, S) view: (B, T, S, C) memory viewed so is channels_last, which the convolution reads
+    directly. Returns (B, C', T, S), channels_last; ``.permute(0, 2, 3, 1)`` is the (B, T, S, C') layout, a free view.
+    (Callers choose where element-wise ops run: PyTorch's GELU rounds differently in the last bit on the
+    channels_last tensor and on its permuted view.) Plain ops (autograd, export, any device)."""
+    x = x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)  # a view unless x is a channel slice
+    return F.conv2d(x, weight.unsqueeze(-1), None, 1, (weight.shape[-1] // 2, 0))  # (C', C, k) as a (k, 1) kernel
+
+
 def temporal_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Same-padded, bias-free dense convolution over T of (B, T, S, C) with ``weight`` (C', C, k) -> (B, T, S, C'):
-    through :class:`TemporalConvGemmGrad` where its backward pays (the CPU, fp32, C >= 96, a gradient to take),
-    else the plain (k x 1) conv2d on the channels_last view."""
-    takes_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-    if (
-        takes_grad
-        and x.device.type == "cpu"
-        and compute_dtype(x) == torch.float32
-        and x.shape[-1] >= TEMPORAL_GEMM_MIN_CHANNELS
-    ):
+    """:func:`conv_over_time` in the (B, T, S, C') layout, through :class:`TemporalConvGemmGrad` where its
+    backward pays (the CPU, fp32, C >= 96, a gradient to take)."""
+    if _cpu_fp32_with_grad(x, weight) and x.shape[-1] >= TEMPORAL_GEMM_MIN_CHANNELS:
         return TemporalConvGemmGrad.apply(x.contiguous(), weight)
-    x = x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)  # (B, T, S, C) -> (B, C, T, S) view
-    y = F.conv2d(x, weight.unsqueeze(-1), None, 1, (weight.shape[-1] // 2, 0))  # (C', C, k) as a (k, 1) kernel
-    return y.permute(0, 2, 3, 1)  # (B, C', T, S) channels_last -> (B, T, S, C'), a free view
+    return conv_over_time(x, weight).permute(0, 2, 3, 1)  # (B, C', T, S) -> (B, T, S, C'), a free view
 
 
 def patch_merge(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -273,8 +278,7 @@ def patch_merge(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 def takes_patch_merge(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether a downsample should run as :func:`patch_merge`: the CPU, fp32, a gradient to take (forward alone it
     is no faster), eager ops (see :func:`running_eager`)."""
-    takes_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-    return takes_grad and x.device.type == "cpu" and compute_dtype(x) == torch.float32 and running_eager()
+    return _cpu_fp32_with_grad(x, weight) and running_eager()
 
 
 def set_training_kernels(model: nn.Module, enable: bool = True) -> int:
